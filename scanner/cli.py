@@ -1,0 +1,5 @@
+import sys
+
+
+def main() -> None:
+    sys.exit("facescan: not yet implemented")

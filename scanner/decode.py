@@ -1,0 +1,173 @@
+"""Reading one file into an upright RGB image, or a clear reason why it cannot be read.
+
+The content decides, never the extension: Pillow sniffs the bytes, and only the formats below are
+let through (so no EPS/Ghostscript or other exotic decoder ever runs on untrusted files). Every
+failure is an `ImageError` whose message goes into the report as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+)
+DEFAULT_MAX_PIXELS = 100_000_000  # 108-MP phone photos pass; a 40000 x 40000 "bomb" does not
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+
+
+class ImageError(Exception):
+    """A file that cannot be scored. The message is written to the report as it is."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    image: Image.Image  # RGB, upright (EXIF orientation applied), first frame
+    width: int  # as the viewer shows it, before any draft-mode reduction
+    height: int
+    format: str
+    sha256: str
+
+
+def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The file's bytes, refusing empty and oversized files before they reach a decoder."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ImageError("file not found (it vanished during the scan?)") from None
+    except IsADirectoryError:
+        raise ImageError("is a directory, not a file") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except OSError as e:
+        raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    if not data:
+        raise ImageError("empty file (0 bytes)")
+    if len(data) > max_bytes:
+        raise ImageError(f"file larger than {max_bytes:,} bytes (raise --max-bytes to scan it)")
+    return data
+
+
+def describe_content(head: bytes) -> str:
+    """A short guess at what a non-image file is, for the error message."""
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
+        return "HTML"
+    if text.startswith((b"<?xml", b"<svg")):
+        return "XML/SVG"
+    if text.startswith(b"%pdf"):
+        return "PDF"
+    if text[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
+        return "HEIC/AVIF (not supported)"
+    try:
+        head.decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return "unknown binary data starting " + head[:8].hex(" ")
+
+
+def decode(
+    data: bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: int | None = None,
+) -> DecodedImage:
+    """Decode bytes into an upright RGB image (first frame), or raise ImageError."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    with warnings.catch_warnings():
+        # Our own pixel limit is checked on the header below; Pillow's warning adds nothing.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = _open(data, max_pixels)
+        fmt = image.format or "unknown"
+        stored_size = image.size  # before any draft-mode reduction
+        try:
+            if draft_size and fmt in ("JPEG", "MPO"):
+                # libjpeg scales by 1/2, 1/4 or 1/8 while decoding; never below draft_size.
+                image.draft("RGB", (draft_size, draft_size))
+            image.load()
+            upright = _exif_transpose(image)
+            rgb = to_rgb(upright)
+        except ImageError:
+            raise
+        except Image.DecompressionBombError as e:
+            raise ImageError(f"image too large: {e}") from None
+        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
+            raise ImageError(f"corrupt or truncated {fmt} data: {e}") from None
+    w, h = stored_size[::-1] if _orientation(image) in (5, 6, 7, 8) else stored_size
+    return DecodedImage(image=rgb, width=w, height=h, format=fmt, sha256=sha256)
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > 2 * Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels  # the user raised the limit above Pillow's own
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        kind = describe_content(data[:64])
+        raise ImageError(f"not a supported image: content is {kind}") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image too large: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"corrupt image header: {e}") from None
+    w, h = image.size
+    if w < 1 or h < 1:
+        raise ImageError(f"image has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise ImageError(
+            f"image too large: {w}x{h} = {w * h:,} pixels is over the limit of "
+            f"{max_pixels:,} (decompression-bomb guard; raise --max-pixels to scan it)"
+        )
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # malformed EXIF: treat as upright rather than refuse the pixels
+        return 1
+
+
+def _exif_transpose(image: Image.Image) -> Image.Image:
+    if _orientation(image) == 1:
+        return image
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB. Transparency is composited onto white, as a viewer shows it."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16-bit (or 32-bit integer) grey: scale to 8 bits instead of clipping at 255.
+        wide = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode != "I" or wide.max() > 255 else 255.0
+        grey = np.clip(np.rint(wide * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode == "F":
+        grey = np.clip(np.rint(np.asarray(image)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image if mode == "RGB" else image.convert("RGB")
+
+
+def load(
+    path: str | os.PathLike[str],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    draft_size: int | None = None,
+) -> DecodedImage:
+    """Read and decode one file (see `decode`)."""
+    return decode(read_file(os.fspath(path), max_bytes), max_pixels, draft_size)

@@ -1,0 +1,147 @@
+"""Geometry and value range: an upright RGB image in, the model's input tensor out.
+
+This is the one preprocessing path of facescan. The scanner calls it on every file and the trainer
+imports it, so a model sees at training time exactly the pixels it will see when scanning. Every
+choice is a field of `PreprocessSpec`, which the exporter writes into the ONNX file's metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+RESIZE_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "hamming": Image.Resampling.HAMMING,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+GEOMETRIES = ("resize", "crop")
+SMALL_IMAGE_POLICIES = ("pad", "upscale")
+LAYOUTS = ("NHWC", "NCHW")
+CHANNEL_ORDERS = ("RGB", "BGR")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How pixels become the model's input. Stored in, and read back from, the ONNX metadata."""
+
+    input_size: int = 256  # the model's square input, N x N
+    # "resize": the whole image resized to N x N (the original notebook's way).
+    # "crop": native-resolution N x N crops, no resampling, so high-frequency artefacts survive.
+    geometry: str = "resize"
+    resize_filter: str = "bilinear"
+    crop_grid: int = 1  # crop: k x k crops spread evenly over the image, scores averaged (1 = centre)
+    small_image: str = "pad"  # crop: an image smaller than N is "pad"ded (mirrored) or "upscale"d
+    jpeg_draft: bool = False  # resize: let libjpeg decode at reduced scale (faster, other pixels)
+    value_range: tuple[float, float] = (0.0, 1.0)  # where uint8 0 and 255 land
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # subtracted after value_range ...
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)  # ... then divided, per channel
+    channel_order: str = "RGB"
+    layout: str = "NHWC"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 1 <= self.input_size <= 4096:
+            problems.append(f"input_size {self.input_size} is not in 1..4096")
+        choices: list[tuple[str, str, tuple[str, ...]]] = [
+            ("geometry", self.geometry, GEOMETRIES),
+            ("resize_filter", self.resize_filter, tuple(RESIZE_FILTERS)),
+            ("small_image", self.small_image, SMALL_IMAGE_POLICIES),
+            ("channel_order", self.channel_order, CHANNEL_ORDERS),
+            ("layout", self.layout, LAYOUTS),
+        ]
+        for name, value, allowed in choices:
+            if value not in allowed:
+                problems.append(f"{name} {value!r} is not one of {', '.join(allowed)}")
+        if not 1 <= self.crop_grid <= 8:
+            problems.append(f"crop_grid {self.crop_grid} is not in 1..8")
+        if len(self.value_range) != 2 or len(self.mean) != 3 or len(self.std) != 3:
+            problems.append("value_range needs 2 numbers, mean and std 3 each")
+        elif any(s == 0 for s in self.std):
+            problems.append("std must not contain 0")
+        if problems:
+            raise ValueError("invalid preprocessing: " + "; ".join(problems))
+
+    @property
+    def crops_per_image(self) -> int:
+        return self.crop_grid**2 if self.geometry == "crop" else 1
+
+    @property
+    def draft_size(self) -> int | None:
+        """The size libjpeg may decode down to, or None when full decoding is required."""
+        return self.input_size if self.jpeg_draft and self.geometry == "resize" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown preprocessing keys: {', '.join(unknown)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+def crop_offsets(length: int, size: int, count: int) -> list[int]:
+    """`count` crop starts spread evenly over `length` (one crop is centred)."""
+    if count == 1:
+        return [(length - size) // 2]
+    return [round(i * (length - size) / (count - 1)) for i in range(count)]
+
+
+def ensure_min_size(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """The image as uint8 HWC, at least input_size on each side (crop geometry only)."""
+    n = spec.input_size
+    w, h = image.size
+    if (w < n or h < n) and spec.small_image == "upscale":
+        scale = n / min(w, h)
+        size = (max(n, round(w * scale)), max(n, round(h * scale)))
+        image = image.resize(size, RESIZE_FILTERS[spec.resize_filter])
+    pixels = np.asarray(image, dtype=np.uint8)
+    pad_h, pad_w = max(0, n - pixels.shape[0]), max(0, n - pixels.shape[1])
+    if pad_h or pad_w:
+        # Mirror padding adds no new edges or flat areas for a residual filter to react to.
+        pad = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
+        pixels = np.pad(pixels, pad, mode="symmetric")
+    return pixels
+
+
+def fit_geometry(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """uint8 array (crops, N, N, 3) from an upright RGB image, as the spec says."""
+    n = spec.input_size
+    if spec.geometry == "resize":
+        resized = image.resize((n, n), RESIZE_FILTERS[spec.resize_filter])
+        return np.asarray(resized, dtype=np.uint8)[None]
+    pixels = ensure_min_size(image, spec)
+    h, w = pixels.shape[:2]
+    crops = [
+        pixels[y : y + n, x : x + n]
+        for y in crop_offsets(h, n, spec.crop_grid)
+        for x in crop_offsets(w, n, spec.crop_grid)
+    ]
+    return np.stack(crops)
+
+
+def normalize(crops: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """float32 model input from uint8 (batch, N, N, 3) crops: value range, mean/std, order, layout."""
+    lo, hi = spec.value_range
+    x = crops.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    if spec.channel_order == "BGR":
+        x = x[..., ::-1]
+    if spec.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x)
+
+
+def preprocess(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """Model input (crops, ...) for one upright RGB image."""
+    return normalize(fit_geometry(image, spec), spec)

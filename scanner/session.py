@@ -1,0 +1,91 @@
+"""One onnxruntime session, its execution provider and its model metadata (rembg-style).
+
+`ModelSession` is the only place that talks to onnxruntime: it loads the file, reads the facescan
+metadata, picks the provider, and turns a batch of preprocessed crops into scores.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from scanner.metadata import InvalidModelError, ModelInfo
+
+PROVIDERS = ("auto", "cpu", "cuda")
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+DEFAULT_MODEL_NAME = "facescan-default.onnx"
+
+
+class ProviderError(Exception):
+    """The asked-for execution provider cannot run here (never a silent fallback)."""
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package (models/ in the source tree)."""
+    return Path(str(resources.files("scanner.models") / DEFAULT_MODEL_NAME))
+
+
+class ModelSession:
+    """An ONNX model with its metadata, ready to score batches of preprocessed crops."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        provider: str = "auto",
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort  # deferred: `facescan --help` must not pay for it
+
+        self.path = Path(model) if model is not None else default_model_path()
+        if not self.path.is_file():
+            hint = "" if model is not None else " (the default model is not installed; pass --model)"
+            raise InvalidModelError(f"model file not found: {self.path}{hint}")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=_providers(provider, ort)
+            )
+        except ProviderError:
+            raise
+        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... types
+            raise InvalidModelError(f"cannot load model {self.path}: {e}") from None
+        self.provider = self._session.get_providers()[0]
+        if provider == "cuda" and self.provider != CUDA:
+            # onnxruntime falls back to CPU when CUDA libraries fail to load; we refuse to.
+            raise ProviderError("CUDA provider failed to initialise (see onnxruntime's log above)")
+        props = self._session.get_modelmeta().custom_metadata_map
+        self.info = ModelInfo.from_props(props)
+        self._input = self._session.get_inputs()[0].name
+        self._output = self._session.get_outputs()[0].name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Scores in 0..1 (probability of the positive label), one per row of `batch`."""
+        out = np.asarray(self._session.run([self._output], {self._input: batch})[0], np.float64)
+        if out.ndim == 2 and out.shape[1] == 2:  # two-class softmax/logits: keep the positive one
+            out = out[:, 1]
+        out = out.reshape(len(batch))
+        if self.info.output == "logit":
+            out = 1.0 / (1.0 + np.exp(-out))
+        return out
+
+
+def _providers(requested: str, ort) -> list[str]:  # type: ignore[no-untyped-def]
+    if requested not in PROVIDERS:
+        raise ProviderError(f"unknown provider {requested!r}; choose from {', '.join(PROVIDERS)}")
+    available = ort.get_available_providers()
+    if requested == "cpu":
+        return [CPU]
+    if requested == "cuda" and CUDA not in available:
+        raise ProviderError(
+            "CUDA provider requested but this onnxruntime has none "
+            f"(available: {', '.join(available)}); install facescan[gpu] on a CUDA machine"
+        )
+    return [CUDA, CPU] if CUDA in available else [CPU]

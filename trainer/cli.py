@@ -1,0 +1,5 @@
+import sys
+
+
+def main() -> None:
+    sys.exit("facescan-train: not yet implemented")
