@@ -14,12 +14,21 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (  # importing a plugin registers it; Image.open(formats=...) needs them loaded
+    BmpImagePlugin,  # noqa: F401
+    GifImagePlugin,  # noqa: F401
+    Image,
+    ImageOps,
+    JpegImagePlugin,  # noqa: F401
+    MpoImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401
+)
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
-)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 DEFAULT_MAX_PIXELS = 100_000_000  # 108-MP phone photos pass; a 40000 x 40000 "bomb" does not
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -93,8 +102,8 @@ def decode(
                 # libjpeg scales by 1/2, 1/4 or 1/8 while decoding; never below draft_size.
                 image.draft("RGB", (draft_size, draft_size))
             image.load()
-            upright = _exif_transpose(image)
-            rgb = to_rgb(upright)
+            upright_image = upright(image)
+            rgb = to_rgb(upright_image)
         except ImageError:
             raise
         except Image.DecompressionBombError as e:
@@ -135,7 +144,8 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
-def _exif_transpose(image: Image.Image) -> Image.Image:
+def upright(image: Image.Image) -> Image.Image:
+    """The image as a viewer shows it: EXIF orientation applied (malformed EXIF is ignored)."""
     if _orientation(image) == 1:
         return image
     try:

@@ -66,7 +66,9 @@ class ModelInfo:
             try:
                 values[key[len(PREFIX) :]] = json.loads(text)
             except json.JSONDecodeError:
-                raise InvalidModelError(f"metadata {key} is not valid JSON: {text[:80]!r}") from None
+                raise InvalidModelError(
+                    f"metadata {key} is not valid JSON: {text[:80]!r}"
+                ) from None
         missing = [k for k in ("preprocess", "labels", "threshold") if k not in values]
         if missing:
             found = ", ".join(sorted(values)) or "none"
@@ -77,7 +79,7 @@ class ModelInfo:
         try:
             return cls(
                 preprocess=PreprocessSpec.from_dict(values.pop("preprocess")),
-                labels=tuple(values.pop("labels")),  # type: ignore[arg-type]
+                labels=tuple(values.pop("labels")),
                 threshold=float(values.pop("threshold")),
                 output=values.pop("output", "probability"),
                 extra={k: v for k, v in values.items() if k != "schema_version"},

@@ -36,7 +36,9 @@ class PreprocessSpec:
     # "crop": native-resolution N x N crops, no resampling, so high-frequency artefacts survive.
     geometry: str = "resize"
     resize_filter: str = "bilinear"
-    crop_grid: int = 1  # crop: k x k crops spread evenly over the image, scores averaged (1 = centre)
+    crop_grid: int = (
+        1  # crop: k x k crops spread evenly over the image, scores averaged (1 = centre)
+    )
     small_image: str = "pad"  # crop: an image smaller than N is "pad"ded (mirrored) or "upscale"d
     jpeg_draft: bool = False  # resize: let libjpeg decode at reduced scale (faster, other pixels)
     value_range: tuple[float, float] = (0.0, 1.0)  # where uint8 0 and 255 land
@@ -86,7 +88,9 @@ class PreprocessSpec:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown preprocessing keys: {', '.join(unknown)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         return cls(**values)
 
 
@@ -131,9 +135,9 @@ def fit_geometry(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
 
 
 def normalize(crops: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """float32 model input from uint8 (batch, N, N, 3) crops: value range, mean/std, order, layout."""
+    """float32 model input from uint8 (batch, N, N, 3) crops: range, mean/std, order, layout."""
     lo, hi = spec.value_range
-    x = crops.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+    x: np.ndarray = crops.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
     x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
     if spec.channel_order == "BGR":
         x = x[..., ::-1]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,9 @@ class ModelSession:
 
         self.path = Path(model) if model is not None else default_model_path()
         if not self.path.is_file():
-            hint = "" if model is not None else " (the default model is not installed; pass --model)"
+            hint = (
+                "" if model is not None else " (the default model is not installed; pass --model)"
+            )
             raise InvalidModelError(f"model file not found: {self.path}{hint}")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -63,12 +66,18 @@ class ModelSession:
             raise ProviderError("CUDA provider failed to initialise (see onnxruntime's log above)")
         props = self._session.get_modelmeta().custom_metadata_map
         self.info = ModelInfo.from_props(props)
-        self._input = self._session.get_inputs()[0].name
+        model_input = self._session.get_inputs()[0]
+        self._input = model_input.name
         self._output = self._session.get_outputs()[0].name
+        # A model exported with a fixed batch dimension is fed in slices of that size.
+        fixed = model_input.shape[0] if model_input.shape else None
+        self._fixed_batch = fixed if isinstance(fixed, int) and fixed > 0 else None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Scores in 0..1 (probability of the positive label), one per row of `batch`."""
-        out = np.asarray(self._session.run([self._output], {self._input: batch})[0], np.float64)
+        step = self._fixed_batch or len(batch)
+        parts = [self._run(batch[i : i + step], step) for i in range(0, len(batch), step)]
+        out = np.concatenate(parts).astype(np.float64)
         if out.ndim == 2 and out.shape[1] == 2:  # two-class softmax/logits: keep the positive one
             out = out[:, 1]
         out = out.reshape(len(batch))
@@ -76,8 +85,15 @@ class ModelSession:
             out = 1.0 / (1.0 + np.exp(-out))
         return out
 
+    def _run(self, batch: np.ndarray, size: int) -> np.ndarray:
+        short = size - len(batch)  # pad a short last slice for a fixed-batch model, then trim
+        if short:
+            batch = np.concatenate([batch, np.zeros((short, *batch.shape[1:]), batch.dtype)])
+        out = self._session.run([self._output], {self._input: batch})[0]
+        return np.asarray(out)[: size - short]
 
-def _providers(requested: str, ort) -> list[str]:  # type: ignore[no-untyped-def]
+
+def _providers(requested: str, ort: Any) -> list[str]:
     if requested not in PROVIDERS:
         raise ProviderError(f"unknown provider {requested!r}; choose from {', '.join(PROVIDERS)}")
     available = ort.get_available_providers()

@@ -1,0 +1,137 @@
+"""A streaming, deterministic walk over the paths a user names.
+
+Rules (fd/ripgrep style, documented in the README):
+- A folder is walked depth-first, entries sorted by name; memory holds one sorted listing per
+  level of the current branch, never the tree.
+- Files are candidates when their extension is an image extension (any case). A file named
+  on the command line is always a candidate: the user asked for it.
+- Hidden files and folders are walked: a leading dot must not hide an image from moderation.
+- `exclude` globs are matched against the name and the path relative to its root; a matching
+  folder is not entered.
+- Symbolic links inside the tree are skipped silently unless `follow_symlinks`; then each real
+  folder is entered once (a loop or a second link to it is not re-entered) and a broken link is
+  an error. Paths named on the command line are always followed.
+- Anything that cannot be listed or read is yielded as a `WalkError`, and the walk goes on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from scanner.decode import IMAGE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class WalkFile:
+    path: str  # as the user would type it: the root they gave joined with the relative path
+
+
+@dataclass(frozen=True)
+class WalkError:
+    path: str
+    message: str
+
+
+WalkItem = WalkFile | WalkError
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def excluded(name: str, relative: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(name, p) or fnmatchcase(relative, p) for p in patterns)
+
+
+def walk(
+    roots: Iterable[str],
+    exclude: Iterable[str] = (),
+    follow_symlinks: bool = False,
+) -> Iterator[WalkItem]:
+    """Yield every candidate file (or error) under `roots`, in a stable order."""
+    patterns = tuple(exclude)
+    entered: set[tuple[int, int]] = set()  # (st_dev, st_ino) of folders entered, for loops
+    for root in roots:
+        if os.path.isdir(root):
+            yield from _walk_folder(root, patterns, follow_symlinks, entered)
+        elif os.path.exists(root):
+            yield WalkFile(root)
+        elif os.path.islink(root):
+            yield WalkError(root, "broken symbolic link")
+        else:
+            yield WalkError(root, "no such file or folder")
+
+
+def _walk_folder(
+    root: str, patterns: tuple[str, ...], follow: bool, entered: set[tuple[int, int]]
+) -> Iterator[WalkItem]:
+    # A stack of sorted listings; each level is dropped as soon as it is consumed.
+    stack: list[Iterator[os.DirEntry[str]]] = []
+    listing = _list(root, entered)
+    if isinstance(listing, WalkError):
+        yield listing
+    if not isinstance(listing, Iterator):
+        return  # unreadable, or a root already walked under another root
+    stack.append(listing)
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        if patterns:
+            relative = os.path.relpath(entry.path, root).replace(os.sep, "/")
+            if excluded(entry.name, relative, patterns):
+                continue
+        item = _classify(entry, follow)
+        if item == "dir":
+            sub = _list(entry.path, entered)
+            if isinstance(sub, WalkError):
+                yield sub
+            elif sub is not None:
+                stack.append(sub)
+        elif item == "file":
+            if is_image_name(entry.name):
+                yield WalkFile(entry.path)
+        elif isinstance(item, WalkError):
+            yield item
+
+
+def _classify(entry: os.DirEntry[str], follow: bool) -> str | WalkError | None:
+    """'dir', 'file', None (skip) or a WalkError for one directory entry."""
+    try:
+        if entry.is_symlink():
+            if not follow:
+                return None
+            if not os.path.exists(entry.path):
+                return WalkError(entry.path, "broken symbolic link")
+        if entry.is_dir(follow_symlinks=follow):
+            return "dir"
+        if entry.is_file(follow_symlinks=follow):
+            return "file"
+        return None  # sockets, fifos, devices: never images
+    except OSError as e:
+        return WalkError(entry.path, f"cannot stat: {e.strerror or e}")
+
+
+def _list(
+    folder: str, entered: set[tuple[int, int]]
+) -> Iterator[os.DirEntry[str]] | WalkError | None:
+    """The folder's entries sorted by name, None if already entered, or the reason it failed."""
+    try:
+        st = os.stat(folder)
+        key = (st.st_dev, st.st_ino)
+        if key in entered:
+            return None  # a symlink loop, or a second link to a folder already walked
+        entered.add(key)
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except FileNotFoundError:
+        return WalkError(folder, "folder vanished during the scan")
+    except PermissionError:
+        return WalkError(folder, "permission denied: folder cannot be listed")
+    except OSError as e:
+        return WalkError(folder, f"cannot list folder: {e.strerror or e}")
+    return iter(entries)

@@ -1,0 +1,79 @@
+"""Shared fixtures: tiny ONNX models built on the spot, tiny images, the optional shared dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scanner.metadata import ModelInfo
+from scanner.preprocess import PreprocessSpec
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_ENV = "FACESCAN_DATA"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared faces dataset ($FACESCAN_DATA, default ../shared/datasets/faces), or skip."""
+    path = Path(os.environ.get(DATA_ENV, REPO.parent / "shared" / "datasets" / "faces"))
+    if not (path / "train").is_dir():
+        pytest.skip(f"shared dataset not found at {path} (set {DATA_ENV} to its folder)")
+    return path
+
+
+def build_red_model(path: Path, spec: PreprocessSpec | None = None, **info: object) -> Path:
+    """An ONNX model whose score is the mean of the input's first channel (0..1 input: the mean
+    red of the image). Known answers without training: red images score 1, black ones 0."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    spec = spec or PreprocessSpec(input_size=16)
+    n = spec.input_size
+    shape = ["batch", n, n, 3] if spec.layout == "NHWC" else ["batch", 3, n, n]
+    channel_axis = 3 if spec.layout == "NHWC" else 1
+    red_index = 2 if spec.channel_order == "BGR" else 0
+    consts = [
+        helper.make_tensor(name, TensorProto.INT64, [1], [value])
+        for name, value in (("start", red_index), ("end", red_index + 1), ("axis", channel_axis))
+    ]
+    nodes = [
+        helper.make_node("Slice", ["images", "start", "end", "axis"], ["red"]),
+        helper.make_node("ReduceMean", ["red"], ["mean"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Unsqueeze", ["mean", "one"], ["score"]),
+    ]
+    consts.append(helper.make_tensor("one", TensorProto.INT64, [1], [1]))
+    graph = helper.make_graph(
+        nodes,
+        "red",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1])],
+        initializer=consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    props = ModelInfo(preprocess=spec, **info).to_props()  # type: ignore[arg-type]
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def red_model(tmp_path: Path) -> Path:
+    return build_red_model(tmp_path / "red.onnx")
+
+
+def save_image(path: Path, color: tuple[int, int, int], size: int = 24, **save: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), color).save(path, **save)
+    return path
+
+
+def noise_image(size: int = 24, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
