@@ -20,14 +20,14 @@ from PIL import (  # importing a plugin registers it; Image.open(formats=...) ne
     Image,
     ImageOps,
     JpegImagePlugin,  # noqa: F401
-    MpoImagePlugin,  # noqa: F401
     PngImagePlugin,  # noqa: F401
     TiffImagePlugin,  # noqa: F401
     UnidentifiedImageError,
     WebPImagePlugin,  # noqa: F401
 )
 
-ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+# Decoders let loose on untrusted bytes. (Multi-picture phone JPEGs open through JPEG as "MPO".)
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 DEFAULT_MAX_PIXELS = 100_000_000  # 108-MP phone photos pass; a 40000 x 40000 "bomb" does not
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -92,7 +92,7 @@ def decode(
     """Decode bytes into an upright RGB image (first frame), or raise ImageError."""
     sha256 = hashlib.sha256(data).hexdigest()
     with warnings.catch_warnings():
-        # Our own pixel limit is checked on the header below; Pillow's warning adds nothing.
+        # Our own pixel limit is checked on the header; Pillow's warning adds nothing.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         image = _open(data, max_pixels)
         fmt = image.format or "unknown"
@@ -115,17 +115,17 @@ def decode(
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
-    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > 2 * Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = max_pixels  # the user raised the limit above Pillow's own
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit, checked just below, replaces Pillow's
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
         kind = describe_content(data[:64])
         raise ImageError(f"not a supported image: content is {kind}") from None
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"image too large: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"corrupt image header: {e}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
     w, h = image.size
     if w < 1 or h < 1:
         raise ImageError(f"image has no pixels ({w}x{h})")

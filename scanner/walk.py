@@ -9,8 +9,9 @@ Rules (fd/ripgrep style, documented in the README):
 - `exclude` globs are matched against the name and the path relative to its root; a matching
   folder is not entered.
 - Symbolic links inside the tree are skipped silently unless `follow_symlinks`; then each real
-  folder is entered once (a loop or a second link to it is not re-entered) and a broken link is
-  an error. Paths named on the command line are always followed.
+  folder is entered once, by the first path in walk order (a loop or a second link to it is not
+  re-entered; this remembers one (device, inode) pair per folder), and a broken link is an error.
+  Paths named on the command line are always followed; a root inside an earlier root is skipped.
 - Anything that cannot be listed or read is yielded as a `WalkError`, and the walk goes on.
 """
 
@@ -53,9 +54,14 @@ def walk(
 ) -> Iterator[WalkItem]:
     """Yield every candidate file (or error) under `roots`, in a stable order."""
     patterns = tuple(exclude)
-    entered: set[tuple[int, int]] = set()  # (st_dev, st_ino) of folders entered, for loops
+    walked: list[str] = []  # real paths of the folder roots walked so far
+    entered: set[tuple[int, int]] | None = set() if follow_symlinks else None
     for root in roots:
         if os.path.isdir(root):
+            real = os.path.realpath(root)
+            if any(os.path.commonpath([real, done]) == done for done in walked):
+                continue  # already walked as part of an earlier root
+            walked.append(real)
             yield from _walk_folder(root, patterns, follow_symlinks, entered)
         elif os.path.exists(root):
             yield WalkFile(root)
@@ -66,7 +72,7 @@ def walk(
 
 
 def _walk_folder(
-    root: str, patterns: tuple[str, ...], follow: bool, entered: set[tuple[int, int]]
+    root: str, patterns: tuple[str, ...], follow: bool, entered: set[tuple[int, int]] | None
 ) -> Iterator[WalkItem]:
     # A stack of sorted listings; each level is dropped as soon as it is consumed.
     stack: list[Iterator[os.DirEntry[str]]] = []
@@ -117,15 +123,16 @@ def _classify(entry: os.DirEntry[str], follow: bool) -> str | WalkError | None:
 
 
 def _list(
-    folder: str, entered: set[tuple[int, int]]
+    folder: str, entered: set[tuple[int, int]] | None
 ) -> Iterator[os.DirEntry[str]] | WalkError | None:
     """The folder's entries sorted by name, None if already entered, or the reason it failed."""
     try:
-        st = os.stat(folder)
-        key = (st.st_dev, st.st_ino)
-        if key in entered:
-            return None  # a symlink loop, or a second link to a folder already walked
-        entered.add(key)
+        if entered is not None:  # following links: loops and second links are possible
+            st = os.stat(folder)
+            key = (st.st_dev, st.st_ino)
+            if key in entered:
+                return None
+            entered.add(key)
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
     except FileNotFoundError:

@@ -1,0 +1,146 @@
+"""Walker rules: order, candidates, hidden files, excludes, symlinks, errors, flat memory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from scanner.walk import WalkError, WalkFile, walk
+
+
+def touch(root: Path, *names: str) -> None:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+
+def files(items) -> list[str]:
+    return [item.path for item in items if isinstance(item, WalkFile)]
+
+
+def errors(items) -> dict[str, str]:
+    return {item.path: item.message for item in items if isinstance(item, WalkError)}
+
+
+def test_order_is_sorted_depth_first_and_stable(tmp_path: Path) -> None:
+    touch(tmp_path, "b.jpg", "a.png", "sub/z.jpg", "sub/deeper/y.webp", "c.gif")
+    first = files(walk([str(tmp_path)]))
+    assert first == files(walk([str(tmp_path)]))
+    rel = [os.path.relpath(p, tmp_path) for p in first]
+    assert rel == ["a.png", "b.jpg", "c.gif", "sub/deeper/y.webp", "sub/z.jpg"]
+
+
+def test_candidates_by_extension_any_case(tmp_path: Path) -> None:
+    names = ["a.JPG", "b.Jpeg", "c.PNG", "d.webp", "e.BMP", "f.gif", "g.TIF", "h.tiff"]
+    touch(tmp_path, *names, "notes.txt", "archive.zip", "noext")
+    assert sorted(Path(p).name for p in files(walk([str(tmp_path)]))) == sorted(names)
+
+
+def test_hidden_files_and_folders_are_scanned(tmp_path: Path) -> None:
+    touch(tmp_path, ".hidden.jpg", ".secret/face.png")
+    found = {os.path.relpath(p, tmp_path) for p in files(walk([str(tmp_path)]))}
+    assert found == {".hidden.jpg", ".secret/face.png"}
+
+
+def test_exclude_matches_names_and_relative_paths_and_prunes_folders(tmp_path: Path) -> None:
+    touch(tmp_path, "keep.jpg", "skip.jpg", "thumbs/t.jpg", "a/cache/c.jpg", "a/b.jpg")
+    found = files(walk([str(tmp_path)], exclude=["skip.*", "thumbs", "a/cache"]))
+    assert {os.path.relpath(p, tmp_path) for p in found} == {"keep.jpg", "a/b.jpg"}
+
+
+def test_a_file_named_on_the_command_line_is_always_a_candidate(tmp_path: Path) -> None:
+    touch(tmp_path, "photo.dat")
+    assert files(walk([str(tmp_path / "photo.dat")])) == [str(tmp_path / "photo.dat")]
+
+
+def test_missing_root_is_an_error(tmp_path: Path) -> None:
+    assert errors(walk([str(tmp_path / "nope")])) == {
+        str(tmp_path / "nope"): "no such file or folder"
+    }
+
+
+def test_symlinks_are_not_followed_or_reported_by_default(tmp_path: Path) -> None:
+    touch(tmp_path, "real/a.jpg", "other/b.jpg")
+    (tmp_path / "real" / "link.jpg").symlink_to(tmp_path / "other" / "b.jpg")
+    (tmp_path / "real" / "dirlink").symlink_to(tmp_path / "other")
+    (tmp_path / "real" / "broken.jpg").symlink_to(tmp_path / "missing.jpg")
+    items = list(walk([str(tmp_path / "real")]))
+    assert files(items) == [str(tmp_path / "real" / "a.jpg")]
+    assert errors(items) == {}
+
+
+def test_follow_symlinks_visits_a_loop_once_and_reports_broken_links(tmp_path: Path) -> None:
+    touch(tmp_path, "top/a.jpg", "top/sub/b.jpg")
+    (tmp_path / "top" / "sub" / "loop").symlink_to(tmp_path / "top")
+    (tmp_path / "top" / "again").symlink_to(tmp_path / "top" / "sub")
+    (tmp_path / "top" / "broken.jpg").symlink_to(tmp_path / "missing.jpg")
+    items = list(walk([str(tmp_path / "top")], follow_symlinks=True))
+    rel = [os.path.relpath(p, tmp_path / "top") for p in files(items)]
+    # sub/ is reached first through the link "again" (sorted order); neither the loop back to
+    # top/ nor the second path to sub/ is entered again.
+    assert rel == ["a.jpg", "again/b.jpg"]
+    assert errors(items) == {str(tmp_path / "top" / "broken.jpg"): "broken symbolic link"}
+
+
+def test_overlapping_roots_list_each_file_once(tmp_path: Path) -> None:
+    touch(tmp_path, "a/x.jpg", "a/b/y.jpg")
+    found = files(walk([str(tmp_path / "a"), str(tmp_path / "a" / "b"), str(tmp_path / "a")]))
+    assert sorted(found) == sorted({str(tmp_path / "a/x.jpg"), str(tmp_path / "a/b/y.jpg")})
+
+
+def test_folder_vanishing_mid_walk_is_an_error_and_the_walk_goes_on(tmp_path: Path) -> None:
+    touch(tmp_path, "a/1.jpg", "b/2.jpg", "c/3.jpg")
+    items = walk([str(tmp_path)])
+    first = next(items)
+    shutil.rmtree(tmp_path / "b")
+    rest = list(items)
+    assert first == WalkFile(str(tmp_path / "a" / "1.jpg"))
+    assert errors(rest) == {str(tmp_path / "b"): "folder vanished during the scan"}
+    assert files(rest) == [str(tmp_path / "c" / "3.jpg")]
+
+
+def test_unlistable_folder_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    touch(tmp_path, "ok/1.jpg", "locked/2.jpg")
+    real_scandir = os.scandir
+
+    def scandir(path):  # root can read anything, so refuse the way a locked folder would
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    items = list(walk([str(tmp_path)]))
+    assert errors(items) == {str(tmp_path / "locked"): "permission denied: folder cannot be listed"}
+    assert files(items) == [str(tmp_path / "ok" / "1.jpg")]
+
+
+def _walk_peak(root: Path) -> tuple[int, int]:
+    tracemalloc.start()
+    count = sum(1 for _ in walk([str(root)]))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return count, peak
+
+
+def test_memory_does_not_grow_with_the_tree(tmp_path: Path) -> None:
+    # Folders of 10 entries each; the big tree is two levels deeper, with 100x the files.
+    touch(tmp_path / "small", *(f"{a}/{f}.jpg" for a in range(10) for f in range(10)))
+    touch(
+        tmp_path / "big",
+        *(
+            f"{a}/{b}/{c}/{f}.jpg"
+            for a in range(10)
+            for b in range(10)
+            for c in range(10)
+            for f in range(10)
+        ),
+    )
+    small_count, small_peak = _walk_peak(tmp_path / "small")
+    big_count, big_peak = _walk_peak(tmp_path / "big")
+    assert (small_count, big_count) == (100, 10_000)
+    assert big_peak < small_peak * 1.5 + 64 * 1024
