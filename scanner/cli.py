@@ -7,6 +7,7 @@ fast. Progress and the summary go to stderr; stdout carries only the table of fl
 from __future__ import annotations
 
 import enum
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -303,16 +304,24 @@ def _print_summary(tally: Tally) -> None:
 
 
 def _print_flagged(flagged: list[ScanResult]) -> None:
-    if not flagged:
-        return
+    """A table on a terminal; `score<TAB>label<TAB>path` lines when piped (paths never cut)."""
     from rich.table import Table
 
     from scanner.report import printable
 
-    table = Table("score", "label", "path", title=f"{len(flagged)} flagged", title_justify="left")
-    for r in sorted(flagged, key=lambda r: -(r.score or 0.0)):
-        table.add_row(f"{r.score:.3f}", r.label or "", printable(r.path))
-    Console(highlight=False, soft_wrap=True).print(table)
+    rows = [(f"{r.score:.3f}", r.label or "", printable(r.path)) for r in flagged]
+    rows.sort(key=lambda row: row[0], reverse=True)
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        for row in rows:
+            sys.stdout.write("\t".join(row) + "\n")
+        return
+    if rows:
+        table = Table("score", "label", title=f"{len(rows)} flagged", title_justify="left")
+        table.add_column("path", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
 
 
 def main() -> None:
