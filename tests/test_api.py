@@ -89,3 +89,27 @@ def test_scanning_never_imports_tensorflow(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_unreadable_file_is_an_error_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import scanner.decode
+
+    make_photos(tmp_path / "p", 2)
+    locked = tmp_path / "p" / "img000.png"
+    if os.geteuid() == 0:  # root reads anything: refuse the way a mode-000 file would
+        real_open = open
+
+        def guarded_open(path, *args, **kwargs):
+            if str(path) == str(locked):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(scanner.decode, "open", guarded_open, raising=False)
+    else:
+        locked.chmod(0)
+    scanner_ = Scanner(build_red_model(tmp_path / "m.onnx"), provider="cpu", workers=1)
+    results = {Path(r.path).name: r for r in scanner_.scan([tmp_path / "p"])}
+    assert results["img000.png"].error == "permission denied"
+    assert results["img001.png"].status == "ok"

@@ -111,3 +111,12 @@ def test_sha256_is_of_the_file_bytes(tmp_path: Path) -> None:
 
     data = jpeg_bytes(Image.new("RGB", (8, 8)))
     assert decode(data).sha256 == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGBA", "I", "F", "YCbCr", "CMYK"])
+def test_every_mode_becomes_8_bit_rgb(mode: str) -> None:
+    from scanner.decode import to_rgb
+
+    image = Image.new(mode, (4, 4))
+    rgb = to_rgb(image)
+    assert rgb.mode == "RGB" and rgb.size == (4, 4)

@@ -1,0 +1,123 @@
+"""Every training setting, with its default, in one dataclass; saved whole to RUN/config.json.
+
+The command line overrides fields by name (`--epochs 3`, or `--set p_jpeg=0.2` for the ones
+without a flag of their own), so a run is reproduced from its config.json alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from scanner.preprocess import PreprocessSpec
+
+AUGMENTATIONS = ("flip", "brightness", "contrast", "rescale", "jpeg", "blur")
+
+
+class TrainerError(Exception):
+    """A problem the user can fix (bad data, bad option, bad run folder): one clear message."""
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Which augmentations run, and how strongly. Each fires with its own probability."""
+
+    enabled: tuple[str, ...] = AUGMENTATIONS
+    p_flip: float = 0.5
+    p_brightness: float = 0.5
+    brightness: float = 0.2  # factor drawn from 1 +- this (the notebook's RandomBrightness)
+    p_contrast: float = 0.5
+    contrast: float = 0.2
+    # Down- and up-scaling with a random filter: a large photo resized for scanning, or a small
+    # one upscaled, must look like training data.
+    p_rescale: float = 0.5
+    rescale: tuple[float, float] = (0.5, 1.5)
+    p_jpeg: float = 0.5
+    jpeg_quality: tuple[int, int] = (50, 95)
+    p_blur: float = 0.2
+    blur_radius: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "../shared/datasets/faces"
+    arch: str = "lean"
+    image_size: int = 256  # the notebook's input
+    preprocess: str = "resize"  # "resize" (the notebook) or "crop" (native-resolution crops)
+    crop_grid: int = 1  # crop: k x k crops at evaluation and scan time, scores averaged
+    resize_filter: str = "bilinear"
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3  # peak of a cosine decay over all steps
+    patience: int = 6  # early stopping on val ROC-AUC
+    seed: int = 1337
+    val_fraction: float = 0.1  # flat DATA/{real,fake} layout only: stratified split
+    test_fraction: float = 0.1
+    exclude_kind: tuple[str, ...] = ()  # MANIFEST.csv `kind` values to drop
+    limit: int = 0  # at most this many images per split (stratified, seeded); 0 = all
+    workers: int = 0  # decoding threads; 0 = one per core
+    augment: Augment = field(default_factory=Augment)
+
+    def spec(self) -> PreprocessSpec:
+        """The preprocessing this run trains with and the exported model is scanned with."""
+        return PreprocessSpec(
+            input_size=self.image_size,
+            geometry=self.preprocess,
+            crop_grid=self.crop_grid,
+            resize_filter=self.resize_filter,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        aug = values.pop("augment", {})
+        return _build(cls, {**values, "augment": _build(Augment, aug)})
+
+    def override(self, settings: dict[str, Any]) -> TrainConfig:
+        """A copy with `settings` applied; augmentation fields may be named directly."""
+        top = {f.name for f in fields(self)}
+        aug = {k: v for k, v in settings.items() if k not in top}
+        new = {k: v for k, v in settings.items() if k in top}
+        if aug:
+            new["augment"] = _build(Augment, {**asdict(self.augment), **aug})
+        return dataclasses.replace(self, **{k: _coerce(self, k, v) for k, v in new.items()})
+
+
+def _build(cls: Any, values: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise TrainerError(f"unknown setting(s): {', '.join(unknown)} (known: {', '.join(names)})")
+    default = cls()
+    return cls(**{k: _coerce(default, k, v) for k, v in values.items()})
+
+
+def _coerce(default: Any, name: str, value: Any) -> Any:
+    """Give a value from JSON or the command line the type of the field's default."""
+    current = getattr(default, name)
+    if isinstance(current, Augment | TrainConfig) or isinstance(value, Augment):
+        return value
+    if isinstance(current, tuple):
+        items = value.split(",") if isinstance(value, str) else list(value)
+        items = [i for i in items if i != ""]
+        kind = type(current[0]) if current else str
+        return tuple(kind(i) for i in items)
+    try:
+        return type(current)(value)
+    except (TypeError, ValueError):
+        raise TrainerError(f"setting {name}: {value!r} is not a {type(current).__name__}") from None
+
+
+def parse_settings(pairs: list[str]) -> dict[str, str]:
+    """`key=value` strings (the --set option) to a dict."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise TrainerError(f"--set expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
