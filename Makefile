@@ -8,9 +8,9 @@ TRAIN_ARGS ?=
 
 .PHONY: install test lint typecheck pytest train export-onnx bench
 
-install:  ## dev install: the scanner, the trainer ([train]) and the test tools ([dev])
+install:  ## dev install: scanner, trainer ([train]), test tools ([dev]), HEIC ([heic]), Ray ([ray])
 	$(PYTHON) -m pip install --upgrade pip
-	$(PYTHON) -m pip install -e ".[train,dev]"
+	$(PYTHON) -m pip install -e ".[train,dev,heic,ray]"
 
 lint:
 	$(PYTHON) -m ruff check .

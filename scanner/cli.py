@@ -7,6 +7,7 @@ fast. Progress and the summary go to stderr; stdout carries only the table of fl
 from __future__ import annotations
 
 import enum
+import functools
 import sys
 import threading
 import time
@@ -52,10 +53,11 @@ def _version(value: bool) -> None:
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Folders (walked recursively) or files.")],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Report file: .csv, .json or .jsonl.")
+        Path | None, typer.Option("--out", "-o", help="Report file: .csv, .json, .jsonl, .html.")
     ] = None,  # noqa: E501
     format: Annotated[
-        str | None, typer.Option(help="Report format, overriding the extension: csv|json|jsonl.")
+        str | None,
+        typer.Option(help="Report format, overriding the extension: csv|json|jsonl|html."),
     ] = None,  # noqa: E501
     model: Annotated[
         Path | None,
@@ -85,6 +87,30 @@ def scan(
     max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.")] = 512
     * 1024
     * 1024,  # noqa: E501
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="SQLite result cache: unchanged files are not rescored on a re-scan."),
+    ] = None,
+    ignore_metadata: Annotated[
+        bool, typer.Option(help="Label by score alone, even when metadata says AI-generated.")
+    ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="Scan only part I of N (1-based I/N): CI jobs split a tree by path."),
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="local | ray (Ray Data: this machine or a cluster; facescan[ray]).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Join this Ray cluster: auto, HOST:6379, ray://HOST:10001 [default: "
+            "start Ray here]."
+        ),
+    ] = None,
+    actors: Annotated[
+        int, typer.Option(help="--engine ray: inference actors, one model session each.")
+    ] = 1,
     exit_zero: Annotated[
         bool, typer.Option(help="Exit 0 whatever was found (collect-only jobs).")
     ] = False,  # noqa: E501
@@ -121,9 +147,10 @@ def _fail(message: str) -> int:
 
 def _run(**opts: Any) -> int:
     from scanner.metadata import InvalidModelError
-    from scanner.pipeline import DecodeLimits, Scanner
+    from scanner.pipeline import DecodeLimits
     from scanner.report import ReportError, format_for, open_report
     from scanner.session import ProviderError
+    from scanner.shard import Shard
 
     paths = [str(p) for p in opts["paths"]]
     missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
@@ -134,7 +161,8 @@ def _run(**opts: Any) -> int:
     try:
         if opts["out"] is not None:
             format_for(opts["out"], opts["format"])  # fail before loading the model
-        scanner = Scanner(
+        opts["shard"] = Shard.parse(opts["shard"]) if opts["shard"] else None
+        scanner = _engine(opts)(
             model=opts["model"],
             provider=opts["provider"],
             threshold=opts["threshold"],
@@ -142,6 +170,8 @@ def _run(**opts: Any) -> int:
             batch_size=opts["batch_size"],
             threads=opts["threads"],
             limits=DecodeLimits(opts["max_pixels"], opts["max_bytes"]),
+            cache=opts["cache"],
+            use_metadata=not opts["ignore_metadata"],
         )
         report = (
             open_report(opts["out"], opts["format"], _model_info(scanner)) if opts["out"] else None
@@ -160,6 +190,25 @@ def _run(**opts: Any) -> int:
     if tally.flagged:
         return Exit.FLAGGED
     return Exit.ERROR if tally.errors else Exit.CLEAN
+
+
+def _engine(opts: dict[str, Any]) -> Callable[..., Scanner]:
+    """Scanner for --engine local; RayScanner for --engine ray (Ray is imported only then)."""
+    from scanner.pipeline import Scanner
+
+    if opts["engine"] == "local":
+        if opts["ray_address"] or opts["actors"] != 1:
+            raise ValueError("--ray-address and --actors need --engine ray")
+        return Scanner
+    if opts["engine"] != "ray":
+        raise ValueError(f"--engine {opts['engine']!r}: choose local or ray")
+    try:
+        from scanner.ray_engine import RayScanner
+    except ImportError as e:
+        raise ValueError(f"--engine ray needs Ray: pip install 'facescan[ray]' ({e})") from None
+    return functools.partial(
+        RayScanner, address=opts["ray_address"], actors=opts["actors"], progress=opts["debug"]
+    )
 
 
 class Tally:
@@ -211,7 +260,11 @@ def _model_info(scanner: Scanner) -> dict[str, Any]:
 
 def _scan(scanner: Scanner, paths: list[str], opts: dict[str, Any], report: Any) -> Tally:
     tally = Tally(scanner, opts["out"])
-    walk_opts = {"exclude": opts["exclude"] or (), "follow_symlinks": opts["follow_symlinks"]}
+    walk_opts = {
+        "exclude": opts["exclude"] or (),
+        "follow_symlinks": opts["follow_symlinks"],
+        "shard": opts["shard"],
+    }
     with _progress(paths, walk_opts, enabled=not opts["quiet"] and err.is_terminal) as advance:
         try:
             with closing(scanner.scan(paths, **walk_opts)) as results:  # stops the workers

@@ -24,11 +24,35 @@ from PIL import (  # importing a plugin registers it; Image.open(formats=...) ne
     TiffImagePlugin,  # noqa: F401
     UnidentifiedImageError,
     WebPImagePlugin,  # noqa: F401
+    features,
 )
+
+from scanner import provenance
 
 # Decoders let loose on untrusted bytes. (Multi-picture phone JPEGs open through JPEG as "MPO".)
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+)
+try:  # the [heic] extra: phones shoot HEIC
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORT = True
+except ImportError:
+    HEIF_SUPPORT = False
+try:  # Pillow >= 11.3 wheels decode AVIF themselves
+    from PIL import AvifImagePlugin  # noqa: F401
+
+    AVIF_SUPPORT = bool(features.check("avif"))
+except ImportError:
+    AVIF_SUPPORT = False
+# What an undecodable HEIF/AVIF file's error row says (keyed by `describe_content`).
+MISSING_DECODER = {
+    "HEIC/HEIF": "HEIC/HEIF image: install facescan[heic] to scan it",
+    "AVIF": "AVIF image: this Pillow has no AVIF decoder; upgrade Pillow to 11.3 or later",
+}
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 DEFAULT_MAX_PIXELS = 100_000_000  # 108-MP phone photos pass; a 40000 x 40000 "bomb" does not
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
@@ -44,6 +68,7 @@ class DecodedImage:
     height: int
     format: str
     sha256: str
+    evidence: str = ""  # provenance evidence from the file's metadata (scanner.provenance)
 
 
 def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -75,8 +100,10 @@ def describe_content(head: bytes) -> str:
         return "XML/SVG"
     if text.startswith(b"%pdf"):
         return "PDF"
-    if text[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
-        return "HEIC/AVIF (not supported)"
+    if head[4:8] == b"ftyp" and (head[8:12] in (b"avif", b"avis") or b"avif" in head[16:64]):
+        return "AVIF"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return "HEIC/HEIF"
     try:
         head.decode("utf-8")
         return "text"
@@ -111,17 +138,19 @@ def decode(
         except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
             raise ImageError(f"corrupt or truncated {fmt} data: {e}") from None
     w, h = stored_size[::-1] if _orientation(image) in (5, 6, 7, 8) else stored_size
-    return DecodedImage(image=rgb, width=w, height=h, format=fmt, sha256=sha256)
+    evidence = provenance.inspect(data, image)
+    return DecodedImage(rgb, w, h, fmt, sha256, evidence)
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     pillow_limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None  # our own limit, checked just below, replaces Pillow's
     try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+        image = Image.open(io.BytesIO(data), formats=accepted_formats())
     except UnidentifiedImageError:
         kind = describe_content(data[:64])
-        raise ImageError(f"not a supported image: content is {kind}") from None
+        message = MISSING_DECODER.get(kind, f"not a supported image: content is {kind}")
+        raise ImageError(message) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"corrupt image header: {e}") from None
     finally:
@@ -135,6 +164,11 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             f"{max_pixels:,} (decompression-bomb guard; raise --max-pixels to scan it)"
         )
     return image
+
+
+def accepted_formats() -> tuple[str, ...]:
+    """ACCEPTED_FORMATS plus the HEIF/AVIF decoders this installation has."""
+    return ACCEPTED_FORMATS + ("HEIF",) * HEIF_SUPPORT + ("AVIF",) * AVIF_SUPPORT
 
 
 def _orientation(image: Image.Image) -> int:

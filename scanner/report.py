@@ -15,8 +15,11 @@ from typing import IO, Any, Protocol
 
 from scanner.pipeline import ScanResult
 
-FORMATS = ("csv", "json", "jsonl")
-FIELDS = ("path", "status", "label", "score", "error", "width", "height", "format", "sha256")
+FORMATS = ("csv", "json", "jsonl", "html", "parquet")
+FIELDS = (
+    *("path", "status", "label", "score", "error", "width", "height", "format", "sha256"),
+    *("evidence", "reason", "cached"),  # appended by issue 8: older readers keep their columns
+)
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -34,8 +37,8 @@ def format_for(path: Path, explicit: str | None) -> str:
     fmt = (explicit or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise ReportError(
-            f"cannot tell the report format of {str(path)!r}: use a .csv, .json or .jsonl "
-            "name or --format csv|json|jsonl"
+            f"cannot tell the report format of {str(path)!r}: use a .csv, .json, .jsonl, "
+            ".html or .parquet name or --format csv|json|jsonl|html|parquet"
         )
     return fmt
 
@@ -67,14 +70,20 @@ class CsvReport:
 
     def write(self, result: ScanResult) -> None:
         values = row(result)
-        cells = [values[f] for f in FIELDS]
-        self._csv.writerow(
-            ["" if v is None else neutralise_formula(v) if isinstance(v, str) else v for v in cells]
-        )
+        cells = [_cell(values[f]) for f in FIELDS]
+        self._csv.writerow(cells)
         self._file.flush()
 
     def close(self, summary: dict[str, Any]) -> None:
         self._file.close()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as JSON writes it, not Python's True
+    return neutralise_formula(value) if isinstance(value, str) else value
 
 
 class JsonlReport:
@@ -115,6 +124,14 @@ class JsonReport:
 
 def open_report(path: Path, fmt: str | None, model: dict[str, Any]) -> Report:
     kind = format_for(path, fmt)
+    if kind == "html":
+        from scanner.html_report import HtmlReport  # deferred: only HTML reports need it
+
+        return HtmlReport(path, model)
+    if kind == "parquet":
+        from scanner.parquet_report import ParquetReport  # deferred: needs pyarrow
+
+        return ParquetReport(path)
     if kind == "json":
         try:
             return JsonReport(path, model)

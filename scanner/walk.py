@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from scanner.decode import IMAGE_EXTENSIONS
+from scanner.shard import Shard
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,17 @@ def walk(
     roots: Iterable[str],
     exclude: Iterable[str] = (),
     follow_symlinks: bool = False,
+    shard: Shard | None = None,
 ) -> Iterator[WalkItem]:
-    """Yield every candidate file (or error) under `roots`, in a stable order."""
+    """Every candidate file (or error) under `roots`, in a stable order; only `shard`'s part of
+    them when one is given (`--shard I/N`)."""
+    items = _walk(roots, exclude, follow_symlinks)
+    return items if shard is None else shard.select(items)
+
+
+def _walk(
+    roots: Iterable[str], exclude: Iterable[str], follow_symlinks: bool
+) -> Iterator[WalkItem]:
     patterns = tuple(exclude)
     walked: list[str] = []  # real paths of the folder roots walked so far
     entered: set[tuple[int, int]] | None = set() if follow_symlinks else None

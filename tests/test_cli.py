@@ -47,7 +47,12 @@ def read_report(path: Path) -> list[dict[str, str]]:
         raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     else:
         raw = json.loads(path.read_text(encoding="utf-8"))["results"]
-    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in raw]
+    return [{k: _text(v) for k, v in row.items()} for row in raw]
+
+
+def _text(value: object) -> str:
+    """A JSON value as the CSV report writes it."""
+    return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @pytest.fixture

@@ -1,0 +1,138 @@
+"""The result cache: reuse, invalidation, relabelling, interrupted and concurrent scans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import build_red_model, save_image
+from test_cli import facescan, read_report
+
+from scanner import Scanner
+from scanner.cache import CacheError
+from scanner.preprocess import PreprocessSpec
+
+
+def make_pile(folder: Path, count: int = 10) -> Path:
+    for i in range(count):
+        save_image(folder / f"img{i:03}.png", (i * 25 % 256, i // 10, 0))  # distinct content
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    return folder
+
+
+def scan(model: Path, pile: Path, cache: Path, **options: object) -> dict[str, object]:
+    options = {"provider": "cpu", "workers": 1, "batch_size": 4, **options}
+    scanner = Scanner(model, cache=cache, **options)  # type: ignore[arg-type]
+    return {Path(r.path).name: r for r in scanner.scan([pile])}
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    return build_red_model(tmp_path / "red.onnx"), make_pile(tmp_path / "pile"), tmp_path / "c.db"
+
+
+def test_rescan_reuses_results_and_marks_them(setup: tuple[Path, Path, Path]) -> None:
+    model, pile, cache = setup
+    first = scan(model, pile, cache)
+    second = Scanner(model, provider="cpu", workers=2, batch_size=4, cache=cache)  # worker reads
+    again = {Path(r.path).name: r for r in second.scan([pile])}
+    assert not any(r.cached for r in first.values())  # type: ignore[attr-defined]
+    assert [r.cached for r in again.values()] == [False] + [True] * 10  # errors: never cached
+    for name, r in again.items():
+        old = first[name]
+        assert (r.score, r.label, r.width, r.format, r.sha256) == (
+            old.score, old.label, old.width, old.format, old.sha256,  # type: ignore[attr-defined]
+        )  # fmt: skip
+
+
+def test_changed_file_and_other_model_are_rescanned(
+    tmp_path: Path, setup: tuple[Path, Path, Path]
+) -> None:
+    model, pile, cache = setup
+    scan(model, pile, cache)
+    save_image(pile / "img000.png", (255, 0, 0))  # same name, new content
+    again = scan(model, pile, cache, workers=2)  # the chunk goes to a worker, which looks up
+    assert not again["img000.png"].cached and again["img000.png"].score == 1.0  # type: ignore[attr-defined]
+    assert again["img001.png"].cached  # type: ignore[attr-defined]
+    other = build_red_model(tmp_path / "other.onnx", PreprocessSpec(input_size=8))
+    assert not any(r.cached for r in scan(other, pile, cache).values())  # type: ignore[attr-defined]
+
+
+def test_threshold_change_relabels_without_rescoring(setup: tuple[Path, Path, Path]) -> None:
+    model, pile, cache = setup
+    scan(model, pile, cache, threshold=0.5)
+    strict = scan(model, pile, cache, threshold=0.95)
+    lax = scan(model, pile, cache, threshold=0.05)
+    assert strict["img009.png"].cached and lax["img009.png"].cached  # type: ignore[attr-defined]
+    assert (strict["img009.png"].label, lax["img009.png"].label) == ("real", "ai")  # type: ignore[attr-defined]
+
+
+def test_a_stopped_scan_resumes_from_the_cache(setup: tuple[Path, Path, Path]) -> None:
+    model, pile, cache = setup
+    scanner = Scanner(model, provider="cpu", workers=1, batch_size=4, cache=cache)
+    results = scanner.scan([pile])
+    done = [next(results) for _ in range(4)]  # one batch reported, then the scan is stopped
+    results.close()
+    again = scan(model, pile, cache)
+    finished = {Path(r.path).name for r in done if r.status == "ok"}
+    assert finished == {name for name, r in again.items() if r.cached}  # type: ignore[attr-defined]
+    assert len(finished) == 3 and len(again) == 11
+
+
+def test_a_killed_scan_finishes_the_rest(tmp_path: Path) -> None:
+    model = build_red_model(tmp_path / "red.onnx")
+    pile = make_pile(tmp_path / "pile", count=300)
+    out, cache = tmp_path / "r.jsonl", tmp_path / "c.db"
+    args = ["--model", model, "--cache", cache, "--workers", "1", "--batch-size", "4", "-q"]
+    command = [sys.executable, "-m", "scanner", str(pile), "--out", str(out), *map(str, args)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        if out.exists() and len(out.read_bytes().splitlines()) >= 20:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait()
+    reported = len(out.read_bytes().splitlines())
+    facescan(pile, "--out", tmp_path / "again.csv", *args)
+    rows = read_report(tmp_path / "again.csv")
+    cached = sum(r["cached"] == "true" for r in rows)
+    # every reported row but the error row (broken.png) was committed before it was reported
+    assert len(rows) == 301 and reported - 1 <= cached <= 300
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_two_scans_sharing_a_cache(tmp_path: Path) -> None:
+    model = build_red_model(tmp_path / "red.onnx")
+    piles = [make_pile(tmp_path / f"pile{i}", count=120) for i in range(2)]
+    for i in range(120):  # different content in the second pile: both scans write
+        save_image(piles[1] / f"img{i:03}.png", (i, 0, 200))
+    cache = tmp_path / "c.db"
+    command = [sys.executable, "-m", "scanner", "--model", str(model), "--cache", str(cache)]
+    options = ["--workers", "1", "--batch-size", "2", "-q", "--exit-zero"]
+    scans = [
+        subprocess.Popen([*command, str(p), "--out", str(tmp_path / f"r{i}.csv"), *options])
+        for i, p in enumerate(piles)
+    ]
+    assert [s.wait(timeout=120) for s in scans] == [0, 0]
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 240
+    for i in range(2):
+        assert len(read_report(tmp_path / f"r{i}.csv")) == 121
+
+
+def test_a_file_that_is_not_a_cache_is_refused(setup: tuple[Path, Path, Path]) -> None:
+    model, pile, cache = setup
+    cache.write_bytes(b"not a database, but some notes" * 100)
+    with pytest.raises(CacheError, match="cannot use"):
+        Scanner(model, provider="cpu", cache=cache)
+    done = facescan(pile, "--model", model, "--cache", cache)
+    assert done.returncode == 2 and "result cache" in done.stderr

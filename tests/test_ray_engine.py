@@ -1,0 +1,158 @@
+"""`--engine ray`: on a local 2-CPU Ray, the same report as the local engine, bad files included."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import build_red_model, save_image
+from images import bad_files, write_all
+from test_cli import facescan, read_report
+
+from scanner.pipeline import Scanner, ScanResult
+from scanner.preprocess import PreprocessSpec
+from scanner.shard import Shard
+
+# Ray Data's own DataContext warns about its deprecated settings when it is first used.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray for the module (starting one costs seconds); yields its address."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'facescan[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture
+def pile(tmp_path: Path) -> Path:
+    """Good images of known redness, every bad file, a hidden folder, an excluded one, a link."""
+    root = tmp_path / "pile"
+    for i in range(12):
+        save_image(root / f"sub{i % 3}" / f"img{i:02d}.png", (i * 20, 0, 0), size=20 + i)
+    save_image(root / ".hidden" / "h.jpg", (250, 10, 10), quality=95)
+    save_image(root / "thumbs" / "skip.png", (255, 0, 0))
+    write_all(root / "bad", bad_files())
+    (root / "broken.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (root / "loop").symlink_to(root)
+    return root
+
+
+WALK = {"exclude": ["thumbs"], "follow_symlinks": True}
+
+
+def assert_same_rows(local: list[ScanResult], ray: list[ScanResult]) -> None:
+    assert [r.path for r in ray] == [r.path for r in local]
+    for a, b in zip(local, ray, strict=True):
+        assert dataclasses.replace(b, score=a.score) == a
+        if a.score is not None:
+            assert b.score == pytest.approx(a.score, abs=1e-5)
+
+
+def scan_both(model: Path, root: Path, **scan: Any) -> tuple[list[ScanResult], list[ScanResult]]:
+    from scanner.ray_engine import RayScanner
+
+    local = list(Scanner(model, provider="cpu", workers=1, batch_size=4).scan([root], **scan))
+    ray = list(RayScanner(model, provider="cpu", batch_size=4).scan([root], **scan))
+    return local, ray
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [PreprocessSpec(input_size=16), PreprocessSpec(input_size=16, geometry="crop", crop_grid=2)],
+    ids=["resize", "crop-grid-averaged"],
+)
+def test_ray_report_equals_local_report(
+    ray_cluster: str, tmp_path: Path, pile: Path, spec: PreprocessSpec
+) -> None:
+    model = build_red_model(tmp_path / "red.onnx", spec)
+    local, ray = scan_both(model, pile, **WALK)
+    assert_same_rows(local, ray)
+    errors = {os.path.relpath(r.path, pile) for r in ray if r.status == "error"}
+    assert errors == {f"bad/{name}" for name in bad_files()} | {"broken.jpg"}
+    assert any(".hidden" in r.path for r in ray) and not any("thumbs" in r.path for r in ray)
+    assert {r.label for r in ray if r.status == "ok"} == {"ai", "real"}
+
+
+def test_ray_engine_shards_like_the_local_one(ray_cluster: str, tmp_path: Path, pile: Path) -> None:
+    model = build_red_model(tmp_path / "red.onnx")
+    local, ray = scan_both(model, pile, shard=Shard(2, 3), **WALK)
+    assert 0 < len(ray) < 20
+    assert_same_rows(local, ray)
+
+
+def test_cli_joins_a_cluster_and_writes_the_local_report(
+    ray_cluster: str, tmp_path: Path, pile: Path
+) -> None:
+    model = build_red_model(tmp_path / "red.onnx")
+    args = (pile, "--model", model, "--exclude", "thumbs", "--follow-symlinks")
+    local = facescan(*args, "--out", tmp_path / "local.csv")
+    ray = facescan(*args, "--out", tmp_path / "ray.csv", "--engine", "ray", "--actors", "1",
+                   "--ray-address", ray_cluster)  # fmt: skip
+    assert ray.returncode == local.returncode == 1, ray.stderr  # flagged files: exit 1
+    assert "Traceback" not in ray.stderr
+    rows, expected = read_report(tmp_path / "ray.csv"), read_report(tmp_path / "local.csv")
+    assert [r["path"] for r in rows] == [r["path"] for r in expected]
+    for got, want in zip(rows, expected, strict=True):
+        assert {k: v for k, v in got.items() if k != "score"} == {
+            k: v for k, v in want.items() if k != "score"
+        }
+        if want["score"]:
+            assert float(got["score"]) == pytest.approx(float(want["score"]), abs=1e-5)
+
+
+def test_parquet_report_holds_the_rows_in_walk_order(
+    tmp_path: Path, pile: Path, red_model: Path
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet reports need pyarrow")
+    args = (pile, "--model", red_model, "--workers", "1", "--exit-zero")
+    assert facescan(*args, "--out", tmp_path / "r.jsonl").returncode == 0
+    assert facescan(*args, "--out", tmp_path / "r.parquet").returncode == 0
+    table = pq.read_table(tmp_path / "r.parquet").to_pylist()  # the folder, as one table
+    lines = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
+    assert table == [json.loads(line) for line in lines]
+    assert (tmp_path / "r.parquet" / "_summary.json").is_file()
+    again = facescan(*args, "--out", tmp_path / "r.parquet")  # never mixed with an old report
+    assert again.returncode == 2 and "new or empty folder" in again.stderr
+
+
+def test_local_engine_never_imports_ray(tmp_path: Path, red_model: Path) -> None:
+    save_image(tmp_path / "a.png", (0, 0, 0))
+    code = (
+        "import sys\nfrom scanner.cli import main\nsys.argv = ['facescan', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('ray' in sys.modules, 'ray.data' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "a.png"), "--model", str(red_model), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "False False", done.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--actors", "2"], "need --engine ray"),
+        (["--engine", "spark"], "choose local or ray"),
+        (["--engine", "ray", "--actors", "0"], "at least 1"),
+        (["--engine", "ray", "--cache", "c.sqlite"], "local engine only"),
+    ],
+)
+def test_bad_engine_options_exit_2(
+    tmp_path: Path, red_model: Path, args: list[str], message: str
+) -> None:
+    save_image(tmp_path / "a.png", (0, 0, 0))
+    done = facescan(tmp_path / "a.png", "--model", red_model, *args, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
