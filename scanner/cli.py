@@ -54,39 +54,43 @@ def scan(
     paths: Annotated[list[Path], typer.Argument(help="Folders (walked recursively) or files.")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Report file: .csv, .json, .jsonl, .html.")
-    ] = None,  # noqa: E501
+    ] = None,
     format: Annotated[
         str | None,
         typer.Option(help="Report format, overriding the extension: csv|json|jsonl|html."),
-    ] = None,  # noqa: E501
+    ] = None,
     model: Annotated[
         Path | None,
         typer.Option(help="ONNX model exported by facescan-train [default: the shipped model]."),
-    ] = None,  # noqa: E501
+    ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(help="Shipped model: auto (int8 when shipped, else fp32) | fp32 | int8."),
+    ] = "auto",
     threshold: Annotated[
         float | None, typer.Option(help="Flag when score >= this [default: the model's].")
-    ] = None,  # noqa: E501
+    ] = None,
     provider: Annotated[
         str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")
-    ] = "auto",  # noqa: E501
-    workers: Annotated[int | None, typer.Option(help="Decode processes [default: cores].")] = None,  # noqa: E501
+    ] = "auto",
+    workers: Annotated[int | None, typer.Option(help="Decode processes [default: cores].")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
     threads: Annotated[
         int | None, typer.Option(help="onnxruntime intra-op threads [default: its own].")
-    ] = None,  # noqa: E501
+    ] = None,
     exclude: Annotated[
         list[str] | None,
         typer.Option(help="Skip names or relative paths matching this glob (repeatable)."),
-    ] = None,  # noqa: E501
+    ] = None,
     follow_symlinks: Annotated[
         bool, typer.Option(help="Follow symbolic links (each folder once).")
-    ] = False,  # noqa: E501
+    ] = False,
     max_pixels: Annotated[
         int, typer.Option(help="Refuse images with more pixels (decompression bombs).")
-    ] = 100_000_000,  # noqa: E501
+    ] = 100_000_000,
     max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.")] = 512
     * 1024
-    * 1024,  # noqa: E501
+    * 1024,
     cache: Annotated[
         Path | None,
         typer.Option(help="SQLite result cache: unchanged files are not rescored on a re-scan."),
@@ -113,17 +117,17 @@ def scan(
     ] = 1,
     exit_zero: Annotated[
         bool, typer.Option(help="Exit 0 whatever was found (collect-only jobs).")
-    ] = False,  # noqa: E501
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors still print.")
-    ] = False,  # noqa: E501
+    ] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
     version: Annotated[
         bool,
         typer.Option(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
-    ] = False,  # noqa: E501
+    ] = False,
 ) -> None:
     """Score face images as real or AI-generated and write a report."""
     try:
@@ -149,7 +153,7 @@ def _run(**opts: Any) -> int:
     from scanner.metadata import InvalidModelError
     from scanner.pipeline import DecodeLimits
     from scanner.report import ReportError, format_for, open_report
-    from scanner.session import ProviderError
+    from scanner.session import ProviderError, resolve_model
     from scanner.shard import Shard
 
     paths = [str(p) for p in opts["paths"]]
@@ -163,7 +167,7 @@ def _run(**opts: Any) -> int:
             format_for(opts["out"], opts["format"])  # fail before loading the model
         opts["shard"] = Shard.parse(opts["shard"]) if opts["shard"] else None
         scanner = _engine(opts)(
-            model=opts["model"],
+            model=resolve_model(opts["model"], opts["precision"]),
             provider=opts["provider"],
             threshold=opts["threshold"],
             workers=opts["workers"],

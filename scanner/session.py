@@ -19,15 +19,36 @@ PROVIDERS = ("auto", "cpu", "cuda")
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 DEFAULT_MODEL_NAME = "facescan-default.onnx"
+INT8_MODEL_NAME = "facescan-default-int8.onnx"
+PRECISIONS = ("auto", "fp32", "int8")
 
 
 class ProviderError(Exception):
     """The asked-for execution provider cannot run here (never a silent fallback)."""
 
 
-def default_model_path() -> Path:
-    """The model shipped inside the package (models/ in the source tree)."""
-    return Path(str(resources.files("scanner.models") / DEFAULT_MODEL_NAME))
+def default_model_path(precision: str = "auto") -> Path:
+    """The model shipped inside the package (models/ in the source tree).
+
+    An int8 model is shipped only when it holds the fp32 model's accuracy (models/README.md),
+    so "auto" takes it when present and the fp32 model otherwise.
+    """
+    if precision not in PRECISIONS:
+        raise InvalidModelError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
+    folder = resources.files("scanner.models")
+    int8 = Path(str(folder / INT8_MODEL_NAME))
+    if precision == "int8" or (precision == "auto" and int8.is_file()):
+        return int8
+    return Path(str(folder / DEFAULT_MODEL_NAME))
+
+
+def resolve_model(model: str | os.PathLike[str] | None, precision: str = "auto") -> Path:
+    """The model file to load: the user's, or the shipped one of the asked precision."""
+    if model is None:
+        return default_model_path(precision)
+    if precision != "auto":
+        raise InvalidModelError("--precision picks a shipped model; it cannot apply to --model")
+    return Path(model)
 
 
 class ModelSession:
@@ -41,7 +62,7 @@ class ModelSession:
     ) -> None:
         import onnxruntime as ort  # deferred: `facescan --help` must not pay for it
 
-        self.path = Path(model) if model is not None else default_model_path()
+        self.path = resolve_model(model)
         if not self.path.is_file():
             hint = (
                 "" if model is not None else " (the default model is not installed; pass --model)"

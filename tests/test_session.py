@@ -87,3 +87,18 @@ def test_malformed_metadata_is_named() -> None:
     props["facescan.threshold"] = "7"
     with pytest.raises(InvalidModelError, match="threshold 7.0 is not in 0..1"):
         ModelInfo.from_props(props)
+
+
+def test_precision_picks_the_shipped_model(tmp_path: Path) -> None:
+    from scanner.session import default_model_path, resolve_model
+
+    assert default_model_path("fp32").name == "facescan-default.onnx"
+    assert default_model_path("int8").name == "facescan-default-int8.onnx"
+    auto = default_model_path("auto").name
+    shipped_int8 = default_model_path("int8").is_file()
+    assert auto == ("facescan-default-int8.onnx" if shipped_int8 else "facescan-default.onnx")
+    assert resolve_model(tmp_path / "m.onnx") == tmp_path / "m.onnx"
+    with pytest.raises(InvalidModelError, match="cannot apply to --model"):
+        resolve_model(tmp_path / "m.onnx", "int8")
+    with pytest.raises(InvalidModelError, match="unknown precision"):
+        default_model_path("fp16")
