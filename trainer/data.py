@@ -93,17 +93,16 @@ def _class_samples(data: Path, folder: Path, split: str) -> list[Sample]:
             "folders must be named real/human and fake/ai/generated"
         )
     samples: list[Sample] = []
-    counts = Counter()
+    counts: Counter[int] = Counter()
     for sub in subdirs:
         label = ALIASES[sub.name.lower()]
         files = sorted(p for p in sub.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
         counts[label] += len(files)
         samples += [Sample(str(p), p.relative_to(data).as_posix(), label, split) for p in files]
+    folders = Counter(ALIASES[p.name.lower()] for p in subdirs)
     for label, name in enumerate(LABELS):
         if not counts[label]:
-            have = "no folder" if not any(ALIASES[p.name.lower()] == label for p in subdirs) else (
-                "an empty folder"
-            )
+            have = "an empty folder" if folders[label] else "no folder"
             raise TrainerError(
                 f"{folder}: class '{name}' has {have} (found {found}); training needs images of "
                 "both classes: real/ (or human/) and fake/ (or ai/, generated/)"
@@ -175,9 +174,11 @@ def exclude_kinds(
 
 
 def source_of(sample: Sample, manifest: dict[str, dict[str, str]]) -> str:
-    """The per-source key of the metrics breakdown: the manifest's generator (or source)."""
+    """The per-source key of the metrics breakdown: the manifest's generator, or where the file
+    came from when the generator is unknown (real photos usually have none)."""
     row = manifest.get(sample.rel, {})
-    return row.get("generator") or row.get("source") or row.get("source_repo") or "unknown"
+    keys = ("generator", "source", "source_repo", "origin_dataset")
+    return next((row[k] for k in keys if row.get(k) not in (None, "", "unknown")), "unknown")
 
 
 def decode_all(samples: list[Sample], spec: PreprocessSpec, workers: int = 0) -> Decoded:
@@ -206,7 +207,9 @@ def decode_all(samples: list[Sample], spec: PreprocessSpec, workers: int = 0) ->
 
 def fingerprint(decoded: Decoded) -> str:
     """sha256 over (split, label, content hash) of every image used: same data, same print."""
-    lines = sorted(f"{s.split}\t{s.label}\t{h}" for s, h in zip(decoded.samples, decoded.sha256))
+    lines = sorted(
+        f"{s.split}\t{s.label}\t{h}" for s, h in zip(decoded.samples, decoded.sha256, strict=True)
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -251,5 +254,6 @@ def train_dataset(decoded: Decoded, spec: PreprocessSpec, cfg: Any, class_weight
 
     sig = (tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.int64))
     ds = tf.data.Dataset.from_generator(order, output_signature=sig)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(labels)))  # lets Keras count steps
     ds = ds.map(load_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)

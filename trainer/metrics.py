@@ -20,7 +20,7 @@ EPS = 1e-7
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))  # no overflow at large |x|
 
 
 def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:

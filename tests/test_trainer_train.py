@@ -1,0 +1,232 @@
+"""Train, evaluate and export end to end on tiny generated images (seconds, one epoch), and once
+on the shared dataset when it is there (slow)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip(
+    "tensorflow", reason="the trainer needs TensorFlow: pip install facescan[train]"
+)
+
+from test_trainer_data import make_faces  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from scanner.decode import load  # noqa: E402
+from scanner.metadata import ModelInfo  # noqa: E402
+from scanner.preprocess import PreprocessSpec  # noqa: E402
+from scanner.session import ModelSession  # noqa: E402
+from trainer import export as export_module  # noqa: E402
+from trainer.cli import app  # noqa: E402
+from trainer.evaluate import keras_scorer  # noqa: E402
+
+TINY = ["--epochs", "1", "--image-size", "32", "--batch-size", "8"]
+FACESCAN = [sys.executable, "-c", "from scanner.cli import main; main()"]
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_faces(tmp_path_factory.mktemp("faces"), per_class=12, manifest=True)
+
+
+@pytest.fixture(scope="module")
+def run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    code, output = cli("train", data_dir, "--out", out, *TINY, "--exclude-kind", "manipulated")
+    assert code == 0, output
+    assert "GFLOP/image" in output and "test: n=20" in output
+    return out
+
+
+@pytest.fixture(scope="module")
+def onnx_model(run: Path) -> Path:
+    out = run.parent / "model.onnx"
+    code, output = cli("export", run, "--out", out)
+    assert code == 0, output
+    assert "parity: max |ONNX - Keras|" in output
+    return out
+
+
+def keras_scores(run: Path, paths: list[Path]) -> np.ndarray:
+    """What the Keras model says, calibrated, on files decoded by the scanner's decoder."""
+    return keras_scorer(run).score([np.asarray(load(p).image) for p in paths])
+
+
+def test_run_folder_holds_model_config_metrics_and_plots(run: Path) -> None:
+    for name in ["model.keras", "config.json", "history.csv", "metrics.json", "splits.csv"] + [
+        "classification_report.txt", "curves.png", "confusion_test.png", "roc_val.png",
+        "pr_test.png", "scores_test.png",
+    ]:  # fmt: skip
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["epochs"] == 1 and config["settings"]["image_size"] == 32
+    assert config["data"]["dropped_by_kind"] == {"manipulated": 12}
+    assert len(config["data"]["fingerprint"]) == 64
+    assert config["model"]["macs_per_image"] > 0 and "tensorflow" in config["versions"]
+    assert "balanced accuracy" in config["calibration"]["threshold_rule"]
+    result = json.loads((run / "metrics.json").read_text())
+    for split in ("val", "test"):
+        for key in ["loss", "accuracy", "precision", "recall", "f1", "roc_auc"] + [
+            "average_precision", "tpr_at_1pct_fpr", "confusion_matrix",
+        ]:  # fmt: skip
+            assert key in result[split], (split, key)
+        assert set(result[split]["by_source"]) == {"ffhq", "stylegan"}
+    header = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"epoch", "loss", "accuracy", "auc", "val_loss", "val_auc"} <= set(header)
+
+
+def test_export_writes_the_model_info_and_passes_parity(run: Path, onnx_model: Path) -> None:
+    config = json.loads((run / "config.json").read_text())
+    info = ModelSession(onnx_model, provider="cpu").info
+    expected = ModelInfo(
+        preprocess=PreprocessSpec(input_size=32),
+        labels=("real", "ai"),
+        threshold=config["calibration"]["threshold"],
+        output="probability",
+        extra=info.extra,
+    )
+    assert info == expected
+    assert info.extra["calibration"] == config["calibration"]
+    assert info.extra["training"]["data_fingerprint"] == config["data"]["fingerprint"]
+    assert set(info.extra["metrics"]) == {"val", "test"}
+    assert info.extra["training"]["settings"]["arch"] == "lean"
+    assert "tensorflow" in info.extra["versions"]
+
+
+def test_facescan_scores_exactly_as_keras(run: Path, onnx_model: Path, data_dir: Path) -> None:
+    report = run.parent / "scan.csv"
+    done = subprocess.run(
+        [*FACESCAN, str(data_dir / "test"), "--model", str(onnx_model), "--out", str(report)]
+        + ["--provider", "cpu", "--exit-zero", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    with open(report, newline="") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: r["path"])
+    assert len(rows) == 24 and all(r["status"] == "ok" for r in rows)
+    expected = keras_scores(run, [Path(r["path"]) for r in rows])
+    np.testing.assert_allclose([float(r["score"]) for r in rows], expected, rtol=0, atol=1e-4)
+
+
+def test_evaluate_gives_the_same_metrics_from_keras_and_onnx(
+    run: Path, onnx_model: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    code, output = cli("evaluate", run, data_dir, "--split", "test", "--out", tmp_path / "k")
+    assert code == 0, output
+    code, output = cli("evaluate", onnx_model, data_dir, "--out", tmp_path / "o")
+    assert code == 0, output
+    k_all = json.loads((tmp_path / "k" / "metrics.json").read_text())
+    assert k_all["dropped_by_kind"] == {"manipulated": 4}  # as in training, by default
+    k = k_all["test"]
+    o = json.loads((tmp_path / "o" / "metrics.json").read_text())["test"]
+    assert k["confusion_matrix"] == o["confusion_matrix"]
+    assert k["roc_auc"] == pytest.approx(o["roc_auc"], abs=1e-6)
+    assert (tmp_path / "o" / "roc_test.png").is_file()
+
+
+def test_flat_layout_with_crops_trains_and_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = make_faces(tmp_path / "flat", per_class=12, splits=(), names=("human", "ai"))
+    run = tmp_path / "run"
+    code, output = cli(
+        "train", data_dir, "--out", run, *TINY, "--preprocess", "crop", "--crop-grid", "2",
+        "--seed", "5", "--augment", "flip,jpeg", "--set", "p_jpeg=0.9",
+    )  # fmt: skip
+    assert code == 0, output
+    config = json.loads((run / "config.json").read_text())
+    assert (config["data"]["layout"], config["data"]["seed"]) == ("flat", 5)
+    assert config["settings"]["augment"]["p_jpeg"] == 0.9
+    with open(run / "splits.csv", newline="") as f:
+        splits = list(csv.DictReader(f))
+    assert {r["split"] for r in splits} == {"train", "val", "test"}
+    code, output = cli("export", run, "--out", tmp_path / "m.onnx")
+    assert code == 0, output
+    info = ModelSession(tmp_path / "m.onnx", provider="cpu").info
+    assert info.preprocess.geometry == "crop" and info.preprocess.crops_per_image == 4
+    # The parity check refuses a model that disagrees with Keras (forced here by a negative
+    # limit), and leaves the file already there untouched.
+    before = (tmp_path / "m.onnx").read_bytes()
+    monkeypatch.setattr(export_module, "PARITY_LIMIT", -1.0)
+    code, output = cli("export", run, "--out", tmp_path / "m.onnx")
+    assert code == 1 and "export refused" in output
+    assert (tmp_path / "m.onnx").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flat", "m.onnx", "run"]
+
+
+def test_bad_input_is_one_clear_line_and_exit_1(run: Path, data_dir: Path, tmp_path: Path) -> None:
+    one_class = make_faces(tmp_path / "one", per_class=2, splits=(), names=("real",))
+    broken = tmp_path / "broken_run"
+    shutil.copytree(run, broken)
+    (broken / "model.keras").write_bytes(b"not a zip")
+    cases = {
+        "exists and is not empty (pass --force": ["train", data_dir, "--out", run, *TINY],
+        "DATA folder not found": ["train", tmp_path / "nope", "--out", tmp_path / "r1"],
+        "class 'ai' has no folder": ["train", one_class, "--out", tmp_path / "r2"],
+        "unknown --arch 'vgg'": ["train", data_dir, "--out", tmp_path / "r3", "--arch", "vgg"],
+        "cannot load checkpoint": ["export", broken, "--out", tmp_path / "m.onnx"],
+        "is not a training run": ["export", tmp_path, "--out", tmp_path / "m.onnx"],
+    }
+    for message, args in cases.items():
+        code, output = cli(*args)
+        assert code == 1, (message, output)
+        assert message in output and "Traceback" not in output, output
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.slow
+def test_shared_dataset_train_export_scan(shared_data: Path, tmp_path: Path) -> None:
+    run, model = tmp_path / "run", tmp_path / "model.onnx"
+    code, output = cli(
+        "train", shared_data, "--out", run, "--epochs", "1", "--image-size", "64",
+        "--limit", "120", "--exclude-kind", "manipulated",
+    )  # fmt: skip
+    assert code == 0, output
+    code, output = cli("export", run, "--out", model)
+    assert code == 0, output
+    report = tmp_path / "scan.csv"
+    done = subprocess.run(
+        [*FACESCAN, str(shared_data / "test"), "--model", str(model), "--out", str(report)]
+        + ["--provider", "cpu", "--exit-zero", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    with open(report, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 488 and all(r["status"] == "ok" for r in rows)
+
+
+@pytest.mark.parametrize("name", ["lean", "seed-cnn"])
+def test_every_arch_outputs_one_logit_per_image(name: str) -> None:
+    from trainer.archs import ARCHS
+
+    model = ARCHS[name](32)
+    assert tuple(model(np.zeros((2, 32, 32, 3), np.float32)).shape) == (2, 1)
+    assert model.layers[-1].get_config()["activation"] == "linear"
+
+
+def test_mac_count_known_answer() -> None:
+    import keras
+
+    from trainer.archs import count_macs
+
+    x = inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(x)  # 8*8 outputs * 4 filters * 3*3*3
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))  # 256 inputs * 2
+    assert count_macs(model) == 8 * 8 * 4 * 27 + 256 * 2

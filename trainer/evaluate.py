@@ -1,0 +1,183 @@
+"""Scores and reports: a Keras run or an ONNX file scored on a folder, metrics and plots written.
+
+Both model kinds score an image the way the scanner does: every crop of the scanner's geometry,
+probability of ai per crop, mean over the crops.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scanner.preprocess import PreprocessSpec
+from trainer import data, metrics, plots
+from trainer.config import TrainConfig, TrainerError
+
+EVAL_BATCH = 32
+
+
+def keras_logits(model: Any, pixels: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
+    """Per-crop logits (n_images, crops) of a Keras model."""
+    out = [
+        np.asarray(model(x, training=False), np.float64).reshape(n, spec.crops_per_image)
+        for x, n in data.eval_batches(pixels, spec, EVAL_BATCH)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, spec.crops_per_image))
+
+
+def onnx_scores(session: Any, pixels: list[np.ndarray]) -> np.ndarray:
+    """Per-image scores of a scanner ModelSession: mean over the crops, as the scanner does."""
+    spec = session.info.preprocess
+    out = [
+        session.predict(x).reshape(n, spec.crops_per_image).mean(axis=1)
+        for x, n in data.eval_batches(pixels, spec, EVAL_BATCH)
+    ]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def load_run(run: Path) -> tuple[Any, dict[str, Any]]:
+    """The best Keras model of a run and its config.json, or a clear TrainerError."""
+    config_path, model_path = run / "config.json", run / "model.keras"
+    if not config_path.is_file() or not model_path.is_file():
+        raise TrainerError(f"{run} is not a training run (needs config.json and model.keras)")
+    try:
+        record = json.loads(config_path.read_text())
+        record["calibration"]["temperature"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise TrainerError(
+            f"{config_path} is incomplete or corrupt (did training finish?)"
+        ) from None
+    import keras
+
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as e:  # zip, h5 and deserialisation errors all mean the same to the user
+        raise TrainerError(f"cannot load checkpoint {model_path} (corrupt?): {e}") from None
+    return model, record
+
+
+def write_report(
+    out: Path, split: str, y: np.ndarray, p: np.ndarray, threshold: float, sources: list[str]
+) -> dict[str, Any]:
+    """Metrics of one split plus its confusion/ROC/PR/score-histogram PNGs in `out`."""
+    result = metrics.summary(y, p, threshold)
+    if any(s != "unknown" for s in sources):
+        result["by_source"] = metrics.by_source(y, p, threshold, sources)
+    plots.confusion(result["confusion_matrix"], out / f"confusion_{split}.png", f"{split}")
+    if len(np.unique(y)) == 2:
+        plots.roc(y, p, out / f"roc_{split}.png", f"ROC ({split})")
+        plots.pr(y, p, out / f"pr_{split}.png", f"precision-recall ({split})")
+    plots.score_histogram(y, p, threshold, out / f"scores_{split}.png")
+    return result
+
+
+def report_text(name: str, y: np.ndarray, p: np.ndarray, threshold: float) -> str:
+    pred = (p >= threshold).astype(np.int64)
+    return f"== {name} (threshold {threshold:.4f}) ==\n" + metrics.classification_report(y, pred)
+
+
+@dataclass
+class Scorer:
+    """A model ready to score decoded images: the Keras run (calibrated) or an ONNX file."""
+
+    score: Callable[[list[np.ndarray]], np.ndarray]  # per-image probability of ai
+    spec: PreprocessSpec
+    threshold: float
+    config: TrainConfig  # the training settings (seed and fractions redo a flat split)
+
+
+def onnx_scorer(path: Path) -> Scorer:
+    from scanner.metadata import InvalidModelError
+    from scanner.session import ModelSession
+
+    try:
+        session = ModelSession(path, provider="cpu")
+    except InvalidModelError as e:
+        raise TrainerError(str(e)) from None
+    settings = session.info.extra.get("training", {}).get("settings")
+    return Scorer(
+        lambda pixels: onnx_scores(session, pixels),
+        session.info.preprocess,
+        session.info.threshold,
+        TrainConfig.from_dict(settings) if settings else TrainConfig(),
+    )
+
+
+def keras_scorer(run: Path) -> Scorer:
+    model, record = load_run(run)
+    spec = PreprocessSpec.from_dict(record["preprocess"])
+    temperature = record["calibration"]["temperature"]
+    return Scorer(
+        lambda pixels: metrics.calibrated(keras_logits(model, pixels, spec), temperature),
+        spec,
+        record["calibration"]["threshold"],
+        TrainConfig.from_dict(record["settings"]),
+    )
+
+
+def evaluate(
+    model_path: Path,
+    data_dir: Path,
+    split: str,
+    out: Path | None,
+    exclude_kind: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Score DATA's `split` (or "all") with a run folder or an .onnx file; write the report.
+    `exclude_kind` None means: what the model was trained without, where DATA has a manifest."""
+    is_onnx = model_path.suffix.lower() == ".onnx"
+    scorer = onnx_scorer(model_path) if is_onnx else keras_scorer(model_path)
+    cfg, spec, threshold = scorer.config, scorer.spec, scorer.threshold
+    samples, _ = data.find_samples(data_dir, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    if split != "all":
+        samples = [s for s in samples if s.split == split]
+        if not samples:
+            raise TrainerError(f"{data_dir} has no '{split}' split (try --split all)")
+    manifest = data.read_manifest(data_dir)
+    if exclude_kind is None:
+        exclude_kind = cfg.exclude_kind if manifest else ()
+    samples, dropped = data.exclude_kinds(samples, manifest, exclude_kind)
+    if dropped:
+        print(f"left out by kind (as in training; --exclude-kind to change): {dropped}")
+    decoded = data.decode_all(samples, spec)
+    report_failures(decoded.failed)
+    if not decoded.samples:
+        raise TrainerError(f"no readable images in {data_dir} ({split})")
+    out = out or (model_path.parent if is_onnx else model_path) / f"eval-{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    y, p = decoded.labels(), scorer.score(decoded.pixels)
+    sources = [data.source_of(s, manifest) for s in decoded.samples]
+    result = {
+        "model": str(model_path),
+        "data": str(data_dir),
+        "split": split,
+        "unreadable": len(decoded.failed),
+        "dropped_by_kind": dropped,
+        split: write_report(out, split, y, p, threshold, sources),
+    }
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    (out / "classification_report.txt").write_text(report_text(split, y, p, threshold))
+    print(headline(split, result[split]))
+    print(f"report written to {out}")
+    return result
+
+
+def report_failures(failed: list[tuple[str, str]]) -> None:
+    """Unreadable images are skipped, and always said so."""
+    if failed:
+        shown = "; ".join(f"{path}: {why}" for path, why in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        print(f"skipped {len(failed)} unreadable image(s): {shown}{more}")
+
+
+def headline(split: str, m: dict[str, Any]) -> str:
+    auc = "n/a" if m["roc_auc"] is None else f"{m['roc_auc']:.4f}"
+    tpr = "n/a" if m["tpr_at_1pct_fpr"] is None else f"{m['tpr_at_1pct_fpr']:.4f}"
+    return (
+        f"{split}: n={m['n']} loss={m['loss']:.4f} accuracy={m['accuracy']:.4f} "
+        f"f1={m['f1']:.4f} roc_auc={auc} tpr@1%fpr={tpr}"
+    )

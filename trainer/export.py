@@ -1,0 +1,134 @@
+"""`facescan-train export`: a run's best Keras model to a self-describing ONNX file.
+
+The ONNX graph is sigmoid(logit / T), so its output is the calibrated probability of ai; the
+preprocessing, labels, threshold and the run's record go into `metadata_props`, so
+`facescan --model model.onnx` needs no other flag. A parity check against Keras on real (or
+generated) images refuses the file when they disagree by more than PARITY_LIMIT.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scanner.metadata import ModelInfo
+from scanner.preprocess import PreprocessSpec
+from trainer import data, metrics
+from trainer.config import TrainConfig, TrainerError
+from trainer.evaluate import keras_logits, load_run, onnx_scores
+
+PARITY_LIMIT = 1e-4
+HEADLINE = ("n", "loss", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision")
+HEADLINE += ("tpr_at_1pct_fpr", "confusion_matrix", "by_source")
+
+
+def model_info(record: dict[str, Any], run: Path) -> ModelInfo:
+    """What the ONNX file says about itself: ModelInfo plus the run's record in `extra`."""
+    import onnx
+    import tf2onnx
+
+    results = (
+        json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    )
+    calibration = record["calibration"]
+    extra = {
+        "metrics": {
+            split: {k: results[split].get(k) for k in HEADLINE}
+            for split in ("val", "test")
+            if split in results
+        },
+        "calibration": calibration,  # temperature, threshold and the rule that chose it
+        "training": {
+            "data_fingerprint": record["data"]["fingerprint"],
+            "settings": record["settings"],
+            "model": record["model"],
+            "counts": record["data"]["counts"],
+            "dropped_by_kind": record["data"].get("dropped_by_kind", {}),
+            "epochs_run": record.get("epochs_run"),
+            "created": record["created"],
+        },
+        "versions": {
+            **record["versions"],
+            "tf2onnx": tf2onnx.__version__,
+            "onnx": onnx.__version__,
+        },
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return ModelInfo(
+        preprocess=PreprocessSpec.from_dict(record["preprocess"]),
+        labels=data.LABELS,
+        threshold=float(calibration["threshold"]),
+        output="probability",
+        extra=extra,
+    )
+
+
+def to_onnx(model: Any, size: int, temperature: float, opset: int) -> Any:
+    """tf2onnx from a tf.function with an explicit signature (dynamic batch axis)."""
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = [tf.TensorSpec([None, size, size, 3], tf.float32, name="images")]
+
+    @tf.function(input_signature=signature)
+    def probability(images):
+        return tf.sigmoid(model(images, training=False) / temperature)
+
+    proto, _ = tf2onnx.convert.from_function(probability, input_signature=signature, opset=opset)
+    return proto
+
+
+def parity_images(record: dict[str, Any], spec: PreprocessSpec, count: int = 16) -> list:
+    """Real images from the run's DATA (its test split), else seeded noise images."""
+    cfg = TrainConfig.from_dict(record["settings"])
+    try:
+        samples, _ = data.find_samples(
+            Path(cfg.data), cfg.seed, cfg.val_fraction, cfg.test_fraction
+        )
+    except TrainerError:
+        samples = []
+    picked = [s for s in samples if s.split == "test"] or samples
+    rng = np.random.default_rng(0)
+    picked = [picked[i] for i in sorted(rng.permutation(len(picked))[:count])]
+    pixels = data.decode_all(picked, spec).pixels if picked else []
+    if pixels:
+        return pixels
+    side = spec.input_size + spec.input_size // 2  # not the input size: exercises resize/crop
+    return [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def export(run: Path, out: Path, opset: int = 17) -> float:
+    """Write the ONNX file; return the parity error. Raise TrainerError on any failure."""
+    if not 13 <= opset <= 18:
+        raise TrainerError(f"--opset {opset}: tf2onnx 1.17 supports opsets 13 to 18")
+    model, record = load_run(run)
+    info = model_info(record, run)
+    spec, temperature = info.preprocess, info.extra["calibration"]["temperature"]
+    import onnx
+
+    proto = to_onnx(model, spec.input_size, temperature, opset)
+    for key, value in info.to_props().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    out.parent.mkdir(parents=True, exist_ok=True)
+    candidate = out.with_name(out.name + ".partial")  # a refused export leaves `out` untouched
+    onnx.save(proto, str(candidate))
+
+    from scanner.session import ModelSession
+
+    pixels = parity_images(record, spec)
+    keras_p = metrics.calibrated(keras_logits(model, pixels, spec), temperature)
+    onnx_p = onnx_scores(ModelSession(candidate, provider="cpu"), pixels)
+    error = float(np.max(np.abs(onnx_p - keras_p)))
+    print(f"parity: max |ONNX - Keras| = {error:.2e} over {len(pixels)} images", end="")
+    print(f" (limit {PARITY_LIMIT:g})")
+    if not error <= PARITY_LIMIT:
+        candidate.unlink()
+        raise TrainerError(f"export refused: ONNX and Keras disagree by {error:.2e}")
+    candidate.replace(out)
+    print(f"wrote {out} (opset {opset}, threshold {info.threshold:.4f}, T {temperature:.3f})")
+    return error
