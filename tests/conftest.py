@@ -77,3 +77,41 @@ def save_image(path: Path, color: tuple[int, int, int], size: int = 24, **save: 
 def noise_image(size: int = 24, seed: int = 0) -> Image.Image:
     rng = np.random.default_rng(seed)
     return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def build_conv_model(path: Path, spec: PreprocessSpec | None = None, seed: int = 0) -> Path:
+    """A tiny random conv net (NHWC in, probability out) with real weights to quantise."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    spec = spec or PreprocessSpec(input_size=16)
+    rng = np.random.default_rng(seed)
+    weights = {
+        "w": rng.normal(0, 0.5, (4, 3, 3, 3)).astype(np.float32),
+        "b": rng.normal(0, 0.1, 4).astype(np.float32),
+        "fc": rng.normal(0, 1.0, (4, 1)).astype(np.float32),
+        "fcb": np.zeros(1, np.float32),
+    }
+    nodes = [
+        helper.make_node("Transpose", ["images"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w", "b"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["relu"]),
+        helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
+        helper.make_node("Flatten", ["pool"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc", "fcb"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["score"]),
+    ]
+    n = spec.input_size
+    graph = helper.make_graph(
+        nodes,
+        "conv",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", n, n, 3])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["batch", 1])],
+        initializer=[numpy_helper.from_array(v, k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in ModelInfo(preprocess=spec).to_props().items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path

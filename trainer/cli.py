@@ -178,6 +178,54 @@ def eda(
     _run(action, debug)
 
 
+@app.command()
+def quantize(
+    model: Annotated[Path, typer.Argument(help="The fp32 .onnx file exported by `export`.")],
+    calib: Annotated[Path, typer.Option(help="Folder of real images to calibrate on (val).")],
+    out: Annotated[Path, typer.Option("--out", help="The int8 .onnx file to write.")],
+    limit: Annotated[int, typer.Option(help="Calibration images at most.")] = 200,
+    debug: Debug = False,
+) -> None:
+    """int8 model (onnxruntime static QDQ, per-channel) with the same metadata + parity report."""
+
+    def action() -> None:
+        import json
+
+        from trainer.quantize import quantize as run_quantize
+
+        if not model.is_file():
+            raise TrainerError(f"model not found: {model}")
+        if not calib.is_dir():
+            raise TrainerError(f"calibration folder not found: {calib}")
+        report = run_quantize(model, calib, out, limit)
+        typer.echo(f"wrote {out}; parity against fp32: {json.dumps(report)}")
+
+    _run(action, debug)
+
+
+@app.command()
+def checks(
+    model: Annotated[Path, typer.Argument(help="An exported .onnx file.")],
+    data: Annotated[Path, typer.Argument(help="Folder in either training layout.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for card-checks.json and plots.")],
+    split: Annotated[str, typer.Option(help="train | val | test.")] = "test",
+    exclude_kind: Annotated[
+        list[str] | None, typer.Option(help="Drop MANIFEST.csv kind (repeatable).")
+    ] = None,
+    debug: Debug = False,
+) -> None:
+    """Model-card checks: robustness rows, file-property shortcut, calibration diagram."""
+
+    def action() -> None:
+        from trainer.robustness import model_card_checks
+
+        if not model.is_file():
+            raise TrainerError(f"model not found: {model}")
+        model_card_checks(model, data, split, out, tuple(exclude_kind or ()))
+
+    _run(action, debug)
+
+
 def main() -> None:
     # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to this tool.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

