@@ -193,3 +193,12 @@ def test_help_is_quick_and_does_not_import_tensorflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_boolean_settings_parse_from_text() -> None:
+    from trainer.config import TrainConfig, TrainerError
+
+    assert TrainConfig().override({"jpeg_draft": "true"}).spec().jpeg_draft is True
+    assert TrainConfig().override({"jpeg_draft": "false"}).jpeg_draft is False
+    with pytest.raises(TrainerError, match="not true or false"):
+        TrainConfig().override({"jpeg_draft": "maybe"})

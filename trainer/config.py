@@ -47,6 +47,9 @@ class TrainConfig:
     preprocess: str = "resize"  # "resize" (the notebook) or "crop" (native-resolution crops)
     crop_grid: int = 1  # crop: k x k crops at evaluation and scan time, scores averaged
     resize_filter: str = "bilinear"
+    # resize: let libjpeg decode large JPEGs at 1/2, 1/4 or 1/8 scale (several times faster on
+    # camera-sized photos, slightly different pixels); training decodes the same way.
+    jpeg_draft: bool = False
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3  # peak of a cosine decay over all steps
@@ -66,6 +69,7 @@ class TrainConfig:
             geometry=self.preprocess,
             crop_grid=self.crop_grid,
             resize_filter=self.resize_filter,
+            jpeg_draft=self.jpeg_draft,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +110,10 @@ def _coerce(default: Any, name: str, value: Any) -> Any:
         items = [i for i in items if i != ""]
         kind = type(current[0]) if current else str
         return tuple(kind(i) for i in items)
+    if isinstance(current, bool) and isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise TrainerError(f"setting {name}: {value!r} is not true or false")
+        return value.lower() in ("true", "1", "yes")  # bool("false") would be True
     try:
         return type(current)(value)
     except (TypeError, ValueError):
