@@ -191,7 +191,7 @@ def _run(**opts: Any) -> int:
         return Exit.INTERRUPTED
     if opts["exit_zero"]:
         return Exit.CLEAN
-    if tally.flagged:
+    if tally.flagged_count:
         return Exit.FLAGGED
     return Exit.ERROR if tally.errors else Exit.CLEAN
 
@@ -216,11 +216,12 @@ def _engine(opts: dict[str, Any]) -> Callable[..., Scanner]:
 
 
 class Tally:
-    """Counts for the summary; keeps only flagged rows and error paths, not every result."""
+    """Counts for the summary. Keeps error rows, and flagged rows only when they are printed
+    (no --out): a report file already holds them, and memory must not grow with the scan."""
 
     def __init__(self, scanner: Scanner, out: Path | None) -> None:
         self.scanner, self.out = scanner, out
-        self.files = self.real = 0
+        self.files = self.real = self.flagged_count = 0
         self.flagged: list[ScanResult] = []
         self.errors: list[ScanResult] = []
         self.started = time.perf_counter()
@@ -232,7 +233,9 @@ class Tally:
         if result.status == "error":
             self.errors.append(result)
         elif result.label == self.scanner.info.positive_label:
-            self.flagged.append(result)
+            self.flagged_count += 1
+            if self.out is None:
+                self.flagged.append(result)
         else:
             self.real += 1
 
@@ -241,7 +244,7 @@ class Tally:
 
         return {
             "files": self.files,
-            "flagged": len(self.flagged),
+            "flagged": self.flagged_count,
             "real": self.real,
             "errors": len(self.errors),
             "error_files": [printable(r.path) for r in self.errors],

@@ -64,9 +64,8 @@ class ModelSession:
 
         self.path = resolve_model(model)
         if not self.path.is_file():
-            hint = (
-                "" if model is not None else " (the default model is not installed; pass --model)"
-            )
+            shipped = self.path.parent == default_model_path().parent
+            hint = " (this shipped model is not installed; pass --model)" if shipped else ""
             raise InvalidModelError(f"model file not found: {self.path}{hint}")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -187,7 +187,7 @@ def test_default_model_missing_is_a_clear_error(tmp_path: Path) -> None:
     if default_model_path().is_file():
         pytest.skip("a default model is installed; its own tests cover it")
     done = facescan(make_tree(tmp_path, blue=1))
-    assert done.returncode == 2 and "default model is not installed" in done.stderr
+    assert done.returncode == 2 and "shipped model is not installed" in done.stderr
 
 
 def test_stdout_lists_flagged_files_and_stderr_summarises(tmp_path: Path, red_model: Path) -> None:
