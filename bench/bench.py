@@ -13,6 +13,7 @@ A benchmark, not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -192,6 +193,7 @@ def main() -> None:
         rows["help_seconds_median"] = help_seconds()
         rows["cuda"] = cuda_row(args.model, args.batch_size)
         results["rows"] = rows
+    results["companions"] = companion_benches(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print_table(results)
@@ -226,6 +228,24 @@ def rss_rows(root: Path, model: Path) -> dict:
     return out
 
 
+def companion_benches(model: Path) -> dict[str, str]:
+    """The Ray engine (local, 1 and 2 actors) and result-cache benchmarks, run as they are."""
+    out = {}
+    runs = {
+        "ray": ["bench/ray_bench.py", "--images", "500", "--model", str(model)],
+        "cache": ["bench/cache_bench.py", "--images", "200"],
+    }
+    for name, command in runs.items():
+        if name == "ray" and importlib.util.find_spec("ray") is None:
+            out[name] = "skipped: Ray not installed (the [ray] extra)"
+            continue
+        done = subprocess.run(
+            [sys.executable, *command], cwd=REPO, capture_output=True, text=True, check=False
+        )
+        out[name] = (done.stdout or done.stderr).strip()
+    return out
+
+
 def cuda_row(model: Path, batch_size: int) -> dict:
     import onnxruntime as ort
 
@@ -244,6 +264,8 @@ def print_table(results: dict) -> None:
                 print(f"  {key:<10} {sub:<32} {v}")
         else:
             print(f"  {key:<43} {value}")
+    for name, text in results.get("companions", {}).items():
+        print(f"\n{name} benchmark:\n{text}")
 
 
 if __name__ == "__main__":
