@@ -98,6 +98,11 @@ def test_card_checks_rows_shortcut_and_calibration(tmp_path: Path) -> None:
     # Image size alone separates this toy data perfectly: the check must say so.
     assert result["property_shortcut"]["roc_auc_test"] == pytest.approx(1.0)
     assert sum(b["n"] for b in result["calibration"]["bins"]) == 12  # the test split
+    # One size per class in the toy data: no size holds both classes.
+    assert result["within_size"] == {
+        "20x20": {"n": 6, "only": "real"},
+        "28x28": {"n": 6, "only": "ai"},
+    }
     assert (tmp_path / "out" / "reliability.png").stat().st_size > 0
 
 

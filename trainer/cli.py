@@ -62,7 +62,7 @@ def train(
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs [30].")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per step [32].")] = None,
     image_size: Annotated[int | None, typer.Option(help="Model input N x N [256].")] = None,
-    arch: Annotated[str | None, typer.Option(help="lean | seed-cnn [lean].")] = None,
+    arch: Annotated[str | None, typer.Option(help="lean | lean-wide | seed-cnn [lean].")] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of split, shuffling, augmentation.")
     ] = None,
