@@ -147,7 +147,8 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=default_model_path())
+    parser.add_argument("--model", type=Path, default=default_model_path("fp32"))
+    parser.add_argument("--int8", type=Path, default=default_model_path("int8"))
     parser.add_argument("--keras", type=Path, default=REPO / "models" / "facescan-default.keras")
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--large", type=int, default=300)
@@ -165,6 +166,24 @@ def main() -> None:
         rows: dict = {"workers": scanner.workers, "batch_size": args.batch_size}
         rows["notebook"] = keras_rows(args.keras, session, sorted(small.iterdir())[:200])
         rows["ort_bound_img_s"] = ort_bound(session, args.batch_size)
+        if args.int8.is_file():
+            int8 = ModelSession(args.int8, provider="cpu")
+            rows["int8"] = {"ort_bound_img_s": ort_bound(int8, args.batch_size)}
+            seconds, _ = facescan_process(
+                [
+                    str(small),
+                    "--model",
+                    str(args.int8),
+                    "-q",
+                    "--out",
+                    str(root / "int8.csv"),
+                    "--exit-zero",
+                ]
+            )
+            rows["int8"]["end_to_end_256px_img_s"] = rate(args.images, seconds)
+            rows["int8"]["end_to_end_vs_int8_bound"] = round(
+                rows["int8"]["end_to_end_256px_img_s"] / rows["int8"]["ort_bound_img_s"], 3
+            )
         for name, folder, count in (("256px", small, args.images), ("1024px", large, args.large)):
             seconds, rss = facescan_process(
                 [
