@@ -73,7 +73,7 @@ def scan(
     provider: Annotated[
         str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")
     ] = "auto",
-    workers: Annotated[int | None, typer.Option(help="Decode processes [default: cores].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decode threads [default: cores].")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
     threads: Annotated[
         int | None, typer.Option(help="onnxruntime intra-op threads [default: its own].")

@@ -181,13 +181,21 @@ def test_could_not_run_is_exit_2_with_a_message(
     assert message in done.stderr and "Traceback" not in done.stderr
 
 
-def test_default_model_missing_is_a_clear_error(tmp_path: Path) -> None:
-    from scanner.session import default_model_path
+def test_default_model_missing_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scanner.session
+    from scanner.cli import app
 
-    if default_model_path().is_file():
-        pytest.skip("a default model is installed; its own tests cover it")
-    done = facescan(make_tree(tmp_path, blue=1))
-    assert done.returncode == 2 and "shipped model is not installed" in done.stderr
+    folder = tmp_path / "installed" / "scanner" / "models"
+    folder.mkdir(parents=True)
+    missing = folder / "facescan-default.onnx"
+    monkeypatch.setattr(scanner.session, "default_model_path", lambda precision="auto": missing)
+    from typer.testing import CliRunner
+
+    done = CliRunner().invoke(app, [str(make_tree(tmp_path / "t", blue=1))])
+    assert done.exit_code == 2
+    assert "model file not found" in done.output and "pass --model" in done.output
 
 
 def test_stdout_lists_flagged_files_and_stderr_summarises(tmp_path: Path, red_model: Path) -> None:
