@@ -18,24 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import build_red_model  # noqa: E402  (the tests' model builder, not a copy)
 
+from bench import write_jpegs  # noqa: E402  (the same generated photos as make bench)
 from scanner import Scanner  # noqa: E402
 from scanner.preprocess import PreprocessSpec  # noqa: E402
-
-
-def write_photos(folder: Path, count: int, size: int) -> None:
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0, 255, size, dtype=np.float32)
-    for i in range(count):
-        base = (ramp[None, :, None] + ramp[:, None, None] * (i % 7) / 7) / 2
-        pixels = base + rng.normal(0, 12, (size, size, 3)).astype(np.float32)
-        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-        image.save(folder / f"photo{i:04}.jpg", quality=90)
 
 
 def timed_scan(scanner: Scanner, folder: Path) -> tuple[float, int]:
@@ -54,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder, cache = Path(tmp) / "photos", Path(tmp) / "cache.sqlite"
         folder.mkdir()
-        write_photos(folder, args.images, args.size)
+        write_jpegs(folder, args.images, args.size)
         model = build_red_model(Path(tmp) / "red.onnx", PreprocessSpec(input_size=args.input_size))
         runs = {}
         for name, cache_file in (("no cache", None), ("cold cache", cache), ("warm cache", cache)):
