@@ -115,9 +115,11 @@ def decode(
     data: bytes,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     draft_size: int | None = None,
+    sha256: str | None = None,
 ) -> DecodedImage:
-    """Decode bytes into an upright RGB image (first frame), or raise ImageError."""
-    sha256 = hashlib.sha256(data).hexdigest()
+    """Decode bytes into an upright RGB image (first frame), or raise ImageError. `sha256` is
+    the bytes' digest when the caller already has it (a cache lookup hashes first)."""
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
     with warnings.catch_warnings():
         # Our own pixel limit is checked on the header; Pillow's warning adds nothing.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -93,9 +93,10 @@ def decode_item(
         return Decoded(item.path, error=item.message)
     try:
         data = read_file(item.path, limits.max_bytes)
-        if cache is not None and (hit := cached(item.path, data, cache)):
+        sha256 = hashlib.sha256(data).hexdigest() if cache is not None else None
+        if cache is not None and sha256 and (hit := cached(item.path, sha256, cache)):
             return hit
-        image = decode(data, limits.max_pixels, spec.draft_size)
+        image = decode(data, limits.max_pixels, spec.draft_size, sha256)
         crops = fit_geometry(image.image, spec)
     except ImageError as e:
         return Decoded(item.path, error=str(e))
@@ -107,9 +108,8 @@ def decode_item(
     return Decoded(item.path, crops, i.width, i.height, i.format, i.sha256, evidence=i.evidence)
 
 
-def cached(path: str, data: bytes, cache: CacheReader) -> Decoded | None:
-    """A cache hit (no crops, the stored score instead), or None."""
-    sha256 = hashlib.sha256(data).hexdigest()
+def cached(path: str, sha256: str, cache: CacheReader) -> Decoded | None:
+    """A cache hit for the file with this content hash (no crops, the stored score), or None."""
     if (h := cache.get(sha256)) is None:
         return None
     return Decoded(path, None, h.width, h.height, h.format, sha256, None, h.evidence, h.score)
@@ -244,7 +244,8 @@ class Scanner:
                 data = read_file(item.path, self.limits.max_bytes)
             except ImageError:
                 return None  # the worker reports it
-            if (hit := cached(item.path, data, self._cache_reader)) is None:
+            sha256 = hashlib.sha256(data).hexdigest()
+            if (hit := cached(item.path, sha256, self._cache_reader)) is None:
                 return None
             found.append(hit)
         return found

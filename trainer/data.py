@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from scanner.decode import IMAGE_EXTENSIONS, ImageError, load
-from scanner.preprocess import PreprocessSpec, fit_geometry, normalize
+from scanner.preprocess import PreprocessSpec, fit_geometry
 from trainer.config import TrainerError
 
 SPLITS = ("train", "val", "test")
@@ -214,14 +214,13 @@ def fingerprint(decoded: Decoded) -> str:
 
 
 def eval_batches(pixels: list[np.ndarray], spec: PreprocessSpec, batch: int):
-    """Model input for a list of images, `batch` images at a time: (float32 crops, n_images).
-    The scanner's own geometry: every crop of every image, in order."""
+    """Every crop of every image, `batch` images at a time, in order: (uint8 crops, n_images),
+    with the scanner's own geometry; normalise before feeding a model."""
     from PIL import Image
 
     for start in range(0, len(pixels), batch):
         chunk = pixels[start : start + batch]
-        crops = np.concatenate([fit_geometry(Image.fromarray(p), spec) for p in chunk])
-        yield normalize(crops, spec), len(chunk)
+        yield np.concatenate([fit_geometry(Image.fromarray(p), spec) for p in chunk]), len(chunk)
 
 
 def train_dataset(decoded: Decoded, spec: PreprocessSpec, cfg: Any, class_weight: dict | None):

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from scanner.preprocess import PreprocessSpec
+from scanner.pipeline import score_images
+from scanner.preprocess import PreprocessSpec, normalize
 from trainer import data, metrics, plots
 from trainer.config import TrainConfig, TrainerError
 
@@ -24,19 +25,18 @@ EVAL_BATCH = 32
 def keras_logits(model: Any, pixels: list[np.ndarray], spec: PreprocessSpec) -> np.ndarray:
     """Per-crop logits (n_images, crops) of a Keras model."""
     out = [
-        np.asarray(model(x, training=False), np.float64).reshape(n, spec.crops_per_image)
+        np.asarray(model(normalize(x, spec), training=False), np.float64).reshape(
+            n, spec.crops_per_image
+        )
         for x, n in data.eval_batches(pixels, spec, EVAL_BATCH)
     ]
     return np.concatenate(out) if out else np.zeros((0, spec.crops_per_image))
 
 
 def onnx_scores(session: Any, pixels: list[np.ndarray]) -> np.ndarray:
-    """Per-image scores of a scanner ModelSession: mean over the crops, as the scanner does."""
+    """Per-image scores of a scanner ModelSession, by the scanner's own scoring function."""
     spec = session.info.preprocess
-    out = [
-        session.predict(x).reshape(n, spec.crops_per_image).mean(axis=1)
-        for x, n in data.eval_batches(pixels, spec, EVAL_BATCH)
-    ]
+    out = [score_images(session, spec, x) for x, _ in data.eval_batches(pixels, spec, EVAL_BATCH)]
     return np.concatenate(out) if out else np.zeros(0)
 
 
