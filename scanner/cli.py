@@ -150,12 +150,14 @@ def _fail(message: str) -> int:
 
 
 def _run(**opts: Any) -> int:
+    from scanner.decode import silence_pillow_warnings
     from scanner.metadata import InvalidModelError
     from scanner.pipeline import DecodeLimits
     from scanner.report import ReportError, format_for, open_report
     from scanner.session import ProviderError, resolve_model
     from scanner.shard import Shard
 
+    silence_pillow_warnings()
     paths = [str(p) for p in opts["paths"]]
     missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:

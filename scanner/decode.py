@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -75,7 +76,11 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The file's bytes, refusing empty and oversized files before they reach a decoder."""
     try:
         with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
+            # Ask for the file's own size (+1 shows growth): read(max_bytes + 1) would allocate
+            # max_bytes up front, which doubled the cost of reading a small file. A size of 0 is
+            # a pipe or a special file: bounded by max_bytes.
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(min(size, max_bytes) + 1 if size else max_bytes + 1)
     except FileNotFoundError:
         raise ImageError("file not found (it vanished during the scan?)") from None
     except IsADirectoryError:
@@ -120,43 +125,52 @@ def decode(
     """Decode bytes into an upright RGB image (first frame), or raise ImageError. `sha256` is
     the bytes' digest when the caller already has it (a cache lookup hashes first)."""
     sha256 = sha256 or hashlib.sha256(data).hexdigest()
-    with warnings.catch_warnings():
-        # Our own pixel limit is checked on the header; Pillow's warning adds nothing.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        image = _open(data, max_pixels)
-        fmt = image.format or "unknown"
-        stored_size = image.size  # before any draft-mode reduction
-        try:
-            if draft_size and fmt in ("JPEG", "MPO"):
-                # libjpeg scales by 1/2, 1/4 or 1/8 while decoding; never below draft_size.
-                image.draft("RGB", (draft_size, draft_size))
-            image.load()
-            upright_image = upright(image)
-            rgb = to_rgb(upright_image)
-        except ImageError:
-            raise
-        except Image.DecompressionBombError as e:
-            raise ImageError(f"image too large: {e}") from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-            raise ImageError(f"corrupt or truncated {fmt} data: {e}") from None
+    image = _open(data, max_pixels)
+    fmt = image.format or "unknown"
+    stored_size = image.size  # before any draft-mode reduction
+    try:
+        if draft_size and fmt in ("JPEG", "MPO"):
+            # libjpeg scales by 1/2, 1/4 or 1/8 while decoding; never below draft_size.
+            image.draft("RGB", (draft_size, draft_size))
+        image.load()
+        upright_image = upright(image)
+        rgb = to_rgb(upright_image)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image too large: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
+        raise ImageError(f"corrupt or truncated {fmt} data: {e}") from None
     w, h = stored_size[::-1] if _orientation(image) in (5, 6, 7, 8) else stored_size
     evidence = provenance.inspect(data, image)
     return DecodedImage(rgb, w, h, fmt, sha256, evidence)
 
 
+# Decode threads never touch process-wide settings (Pillow's pixel limit, the warnings filters):
+# with several threads, one thread's restore undoes another's change and the change outlives
+# the scan in the caller's process. Only this rare path changes Pillow's limit, under a lock.
+_PILLOW_LIMIT = threading.Lock()
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
-    pillow_limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # our own limit, checked just below, replaces Pillow's
     try:
-        image = Image.open(io.BytesIO(data), formats=accepted_formats())
+        try:
+            image = Image.open(io.BytesIO(data), formats=accepted_formats())
+        except Image.DecompressionBombError:
+            # Over twice Pillow's own limit. Ours decides, so read the header again without
+            # Pillow's: our check below then refuses it, or lets it through if it was raised.
+            with _PILLOW_LIMIT:
+                pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    image = Image.open(io.BytesIO(data), formats=accepted_formats())
+                finally:
+                    Image.MAX_IMAGE_PIXELS = pillow_limit
     except UnidentifiedImageError:
         kind = describe_content(data[:64])
         message = MISSING_DECODER.get(kind, f"not a supported image: content is {kind}")
         raise ImageError(message) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"corrupt image header: {e}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
     w, h = image.size
     if w < 1 or h < 1:
         raise ImageError(f"image has no pixels ({w}x{h})")
@@ -166,6 +180,13 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             f"{max_pixels:,} (decompression-bomb guard; raise --max-pixels to scan it)"
         )
     return image
+
+
+def silence_pillow_warnings() -> None:
+    """For a facescan process (CLI, Ray worker): Pillow's warnings about odd files (corrupt
+    EXIF, large images) would flood stderr on an untrusted folder, and the report already says
+    what could not be read. Library callers keep Pillow's warnings: this is never called there."""
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
 
 
 def accepted_formats() -> tuple[str, ...]:

@@ -21,7 +21,6 @@ person to look at, never hide one, so validation would not change what is flagge
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 
 from PIL import Image
@@ -78,13 +77,11 @@ def inspect(data: bytes, image: Image.Image) -> str:
     chunks after the pixels are known). Malformed metadata yields no item, never an exception.
     """
     items: list[str] = []
-    with warnings.catch_warnings():  # Pillow warns about corrupt EXIF: noise on untrusted files
-        warnings.simplefilter("ignore")
-        for find in (_xmp, _c2pa, _png_text, _exif):
-            try:
-                items.extend(item for item in find(data, image) if item not in items)
-            except Exception:  # hostile metadata must cost its evidence, never the row
-                continue
+    for find in (_xmp, _c2pa, _png_text, _exif):
+        try:
+            items.extend(item for item in find(data, image) if item not in items)
+        except Exception:  # hostile metadata must cost its evidence, never the row
+            continue
     return SEPARATOR.join(items)
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from scanner.decode import silence_pillow_warnings
 from scanner.pipeline import (
     Decoded,
     DecodeLimits,
@@ -160,6 +161,7 @@ def decode_rows(
 ) -> dict[str, np.ndarray]:
     """A Ray task: read and decode a batch of files where the task runs. Never raises for a bad
     file (decode_item turns every failure into an error row), so a bad file never fails a task."""
+    silence_pillow_warnings()  # a worker process of this scan, like the CLI's own
     items: list[WalkItem] = [
         WalkError(from_bytes(p), from_bytes(e)) if e else WalkFile(from_bytes(p))
         for p, e in zip(batch["path"], batch["walk_error"], strict=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import build_red_model, noise_image
+from images import bad_files, write_all
 from PIL import Image
 
 from scanner import Scanner, ScanResult
@@ -66,6 +68,21 @@ def test_parallel_and_batched_results_equal_one_at_a_time(
     for a, b in zip(other, reference, strict=True):
         assert a.status == b.status and a.error == b.error
         assert a.score == pytest.approx(b.score, abs=1e-6) if b.score is not None else True
+
+
+def test_a_threaded_scan_leaves_process_wide_settings_alone(tmp_path: Path) -> None:
+    # Decode threads once swapped Pillow's pixel limit and the warnings filters around each
+    # file; with two threads one restore undid the other, and a filter outlived the scan.
+    photos = tmp_path / "photos"
+    make_photos(photos, 40)
+    write_all(photos, bad_files())  # a bomb, corrupt and truncated files among them
+    filters, limit = list(warnings.filters), Image.MAX_IMAGE_PIXELS
+    scanner = Scanner(build_red_model(tmp_path / "m.onnx"), provider="cpu", workers=4)
+    for _ in range(3):
+        results = list(scanner.scan([photos]))
+        assert len(results) == 40 + len(bad_files())
+        assert warnings.filters == filters
+        assert limit == Image.MAX_IMAGE_PIXELS
 
 
 def test_threshold_override_changes_labels_not_scores(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import build_red_model, save_image
-from images import bad_files, good_files, write_all
+from images import bad_files, good_files, png_bomb, write_all
 
 from scanner.preprocess import PreprocessSpec
 
@@ -96,6 +96,15 @@ def test_every_bad_input_is_one_error_row_and_the_scan_finishes(
     assert by_name["awkward/cmyk.jpg"]["label"] == "ai"  # red once converted from CMYK
     assert by_name["awkward/rotated.jpg"][("width")] == "20"  # EXIF-rotated 40x20
     assert done.returncode == 1  # flagged takes precedence over errors
+
+
+def test_pillow_warnings_stay_off_stderr(tmp_path: Path, red_model: Path) -> None:
+    # 9,500 x 9,500 is under facescan's 100-MP limit but over Pillow's warning threshold;
+    # the header-only file then fails to decode, which the report says.
+    (tmp_path / "big.png").write_bytes(png_bomb(9500, 9500))
+    done = facescan(tmp_path / "big.png", "--model", red_model, "--out", tmp_path / "r.csv")
+    assert done.returncode == 2 and "Warning" not in done.stderr, done.stderr
+    assert read_report(tmp_path / "r.csv")[0]["status"] == "error"
 
 
 def test_the_three_formats_hold_the_same_rows(tmp_path: Path, pile: Path, red_model: Path) -> None:

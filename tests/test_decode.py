@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ from images import (
     palette_png_with_transparency,
     png16_grey,
     png_bomb,
+    png_bytes,
     rotated_jpeg,
     two_colour,
 )
@@ -90,6 +94,15 @@ def test_bomb_is_refused_from_the_header_without_decoding() -> None:
         decode(jpeg_bytes(Image.new("RGB", (20, 10))), max_pixels=100)
 
 
+def test_our_pixel_limit_decides_even_above_pillows_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses over 2,000 pixels
+    data = png_bytes(Image.new("RGB", (60, 50), (1, 2, 3)))  # 3,000 pixels
+    assert decode(data, max_pixels=10_000).image.size == (60, 50)
+    with pytest.raises(ImageError, match="60x50 = 3,000 pixels is over the limit of 2,500"):
+        decode(data, max_pixels=2500)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # Pillow's limit is put back
+
+
 def test_draft_mode_reduces_decoding_but_reports_the_stored_size() -> None:
     data = jpeg_bytes(Image.new("RGB", (800, 600), (10, 200, 30)))
     decoded = decode(data, draft_size=100)
@@ -104,6 +117,34 @@ def test_read_file_refuses_oversized_and_missing_files(tmp_path: Path) -> None:
         read_file(str(big), max_bytes=100)
     with pytest.raises(ImageError, match="file not found"):
         read_file(str(tmp_path / "gone.jpg"))
+    exact = tmp_path / "exact.jpg"
+    exact.write_bytes(b"y" * 100)
+    assert read_file(str(exact), max_bytes=100) == b"y" * 100
+
+
+def feed(fifo: Path, payload: bytes) -> threading.Thread:
+    """A writer thread for a named pipe; a reader that stops early just ends it."""
+
+    def write() -> None:
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as f:
+            f.write(payload)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_read_file_reads_a_pipe_whose_size_is_unknown(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    payload = b"z" * 70_000  # more than one pipe buffer: read until the writer closes
+    writer = feed(fifo, payload)
+    assert read_file(str(fifo), max_bytes=1_000_000) == payload
+    writer.join()
+    writer = feed(fifo, payload)
+    with pytest.raises(ImageError, match="larger than 1,000 bytes"):
+        read_file(str(fifo), max_bytes=1000)
+    writer.join()
 
 
 def test_sha256_is_of_the_file_bytes(tmp_path: Path) -> None:

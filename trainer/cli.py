@@ -229,4 +229,7 @@ def checks(
 def main() -> None:
     # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to this tool.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from scanner.decode import silence_pillow_warnings
+
+    silence_pillow_warnings()
     sys.exit(app())
