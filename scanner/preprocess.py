@@ -41,6 +41,10 @@ class PreprocessSpec:
     )
     small_image: str = "pad"  # crop: an image smaller than N is "pad"ded (mirrored) or "upscale"d
     jpeg_draft: bool = False  # resize: let libjpeg decode at reduced scale (faster, other pixels)
+    # resize: Pillow's reducing_gap. Above 0, shrink first by a whole factor with a box reduce
+    # (cheap: a 256-px image to 128 px costs a quarter of a bilinear resize) while the image
+    # stays at least reducing_gap times the target, then resample the rest. 0: one resample.
+    reducing_gap: float = 0.0
     value_range: tuple[float, float] = (0.0, 1.0)  # where uint8 0 and 255 land
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # subtracted after value_range ...
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)  # ... then divided, per channel
@@ -61,6 +65,8 @@ class PreprocessSpec:
         for name, value, allowed in choices:
             if value not in allowed:
                 problems.append(f"{name} {value!r} is not one of {', '.join(allowed)}")
+        if self.reducing_gap != 0 and not self.reducing_gap >= 1:
+            problems.append(f"reducing_gap {self.reducing_gap} must be 0 (off) or at least 1")
         if not 1 <= self.crop_grid <= 8:
             problems.append(f"crop_grid {self.crop_grid} is not in 1..8")
         if len(self.value_range) != 2 or len(self.mean) != 3 or len(self.std) != 3:
@@ -122,7 +128,8 @@ def fit_geometry(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     """uint8 array (crops, N, N, 3) from an upright RGB image, as the spec says."""
     n = spec.input_size
     if spec.geometry == "resize":
-        resized = image.resize((n, n), RESIZE_FILTERS[spec.resize_filter])
+        gap = spec.reducing_gap or None
+        resized = image.resize((n, n), RESIZE_FILTERS[spec.resize_filter], reducing_gap=gap)
         return np.asarray(resized, dtype=np.uint8)[None]
     pixels = ensure_min_size(image, spec)
     h, w = pixels.shape[:2]

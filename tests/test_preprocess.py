@@ -77,6 +77,31 @@ def test_normalize_value_range_mean_std_order_layout() -> None:
     np.testing.assert_allclose(normalize(crops, spec), expected, atol=1e-5)
 
 
+def test_reducing_gap_box_reduces_by_whole_factors_then_resamples() -> None:
+    image = noise_image(200)
+    spec = PreprocessSpec(input_size=50, reducing_gap=1.0)
+    # 200 -> 50 is a whole factor: a 4 x 4 box reduce and no resample after it.
+    np.testing.assert_array_equal(fit_geometry(image, spec)[0], np.asarray(image.reduce(4)))
+    # 200 -> 64 reduces by 3, then resamples the rest: on a smooth image, close to one
+    # bilinear resample (on noise every filter differs).
+    smooth = noise_image(20).resize((200, 200), Image.Resampling.BICUBIC)
+    odd = replace(spec, input_size=64)
+    gap = fit_geometry(smooth, odd)[0].astype(int)
+    one = fit_geometry(smooth, replace(odd, reducing_gap=0.0))[0].astype(int)
+    assert gap.shape == one.shape == (64, 64, 3) and np.abs(gap - one).mean() < 4
+    # Off (the default), the same image goes through one bilinear resample: other pixels.
+    one_resample = fit_geometry(image, replace(spec, reducing_gap=0.0))[0]
+    assert not np.array_equal(one_resample, np.asarray(image.reduce(4)))
+    with pytest.raises(ValueError, match="reducing_gap 0.5 must be 0"):
+        PreprocessSpec(reducing_gap=0.5)
+
+
+def test_a_spec_written_before_reducing_gap_reads_as_off() -> None:
+    old = PreprocessSpec(input_size=64).to_dict()
+    del old["reducing_gap"]  # metadata of models exported before the field existed
+    assert PreprocessSpec.from_dict(old).reducing_gap == 0.0
+
+
 def test_spec_round_trips_and_rejects_nonsense() -> None:
     spec = PreprocessSpec(input_size=64, geometry="crop", crop_grid=2, mean=(0.5, 0.5, 0.5))
     assert PreprocessSpec.from_dict(spec.to_dict()) == spec

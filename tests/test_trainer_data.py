@@ -202,3 +202,10 @@ def test_boolean_settings_parse_from_text() -> None:
     assert TrainConfig().override({"jpeg_draft": "false"}).jpeg_draft is False
     with pytest.raises(TrainerError, match="not true or false"):
         TrainConfig().override({"jpeg_draft": "maybe"})
+
+
+def test_reducing_gap_reaches_the_spec_the_model_is_exported_with() -> None:
+    from trainer.config import TrainConfig
+
+    assert TrainConfig().spec().reducing_gap == 0.0
+    assert TrainConfig().override({"reducing_gap": "1.0"}).spec().reducing_gap == 1.0

@@ -50,6 +50,7 @@ class TrainConfig:
     # resize: let libjpeg decode large JPEGs at 1/2, 1/4 or 1/8 scale (several times faster on
     # camera-sized photos, slightly different pixels); training decodes the same way.
     jpeg_draft: bool = False
+    reducing_gap: float = 0.0  # resize: box-reduce by whole factors first (PreprocessSpec)
     epochs: int = 30
     batch_size: int = 32
     lr: float = 1e-3  # peak of a cosine decay over all steps
@@ -70,6 +71,7 @@ class TrainConfig:
             crop_grid=self.crop_grid,
             resize_filter=self.resize_filter,
             jpeg_draft=self.jpeg_draft,
+            reducing_gap=self.reducing_gap,
         )
 
     def to_dict(self) -> dict[str, Any]:
