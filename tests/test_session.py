@@ -48,6 +48,12 @@ def test_a_fixed_batch_model_is_fed_in_slices(tmp_path: Path) -> None:
     np.testing.assert_allclose(ModelSession(path, provider="cpu").predict(batch), expected, 1e-5)
 
 
+def test_idle_inference_threads_sleep_instead_of_spinning(red_model: Path) -> None:
+    # The decode threads share the cores; a spinning onnxruntime thread would take their time.
+    options = ModelSession(red_model, provider="cpu")._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_auto_provider_is_recorded(red_model: Path) -> None:
     session = ModelSession(red_model, provider="auto")
     assert session.provider == ("CUDAExecutionProvider" if HAS_CUDA else "CPUExecutionProvider")
