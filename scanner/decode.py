@@ -7,18 +7,21 @@ failure is an `ImageError` whose message goes into the report as it is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
 import threading
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from PIL import (  # importing a plugin registers it; Image.open(formats=...) needs them loaded
     BmpImagePlugin,  # noqa: F401
     GifImagePlugin,  # noqa: F401
     Image,
+    ImageFile,
     ImageOps,
     JpegImagePlugin,  # noqa: F401
     PngImagePlugin,  # noqa: F401
@@ -76,11 +79,7 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     """The file's bytes, refusing empty and oversized files before they reach a decoder."""
     try:
         with open(path, "rb") as f:
-            # Ask for the file's own size (+1 shows growth): read(max_bytes + 1) would allocate
-            # max_bytes up front, which doubled the cost of reading a small file. A size of 0 is
-            # a pipe or a special file: bounded by max_bytes.
-            size = os.fstat(f.fileno()).st_size
-            data = f.read(min(size, max_bytes) + 1 if size else max_bytes + 1)
+            data = _read_bounded(f, max_bytes)
     except FileNotFoundError:
         raise ImageError("file not found (it vanished during the scan?)") from None
     except IsADirectoryError:
@@ -92,8 +91,26 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     if not data:
         raise ImageError("empty file (0 bytes)")
     if len(data) > max_bytes:
-        raise ImageError(f"file larger than {max_bytes:,} bytes (raise --max-bytes to scan it)")
+        raise _too_large(max_bytes)
     return data
+
+
+def _read_bounded(f: BinaryIO, max_bytes: int) -> bytes:
+    """At most max_bytes + 1 bytes (one more than allowed says the file is too large), read by
+    the file's own size: read(max_bytes + 1) allocates max_bytes up front, which made reading a
+    small file three times slower. A file that grew since fstat is read on; size 0 is a pipe or
+    a special file."""
+    size = os.fstat(f.fileno()).st_size
+    if size > max_bytes:
+        raise _too_large(max_bytes)  # refused unread
+    data = f.read(size + 1) if size else b""
+    if not size or len(data) > size:
+        data += f.read(max_bytes + 1 - len(data))
+    return data
+
+
+def _too_large(max_bytes: int) -> ImageError:
+    return ImageError(f"file larger than {max_bytes:,} bytes (raise --max-bytes to scan it)")
 
 
 def describe_content(head: bytes) -> str:
@@ -146,25 +163,14 @@ def decode(
     return DecodedImage(rgb, w, h, fmt, sha256, evidence)
 
 
-# Decode threads never touch process-wide settings (Pillow's pixel limit, the warnings filters):
-# with several threads, one thread's restore undoes another's change and the change outlives
-# the scan in the caller's process. Only this rare path changes Pillow's limit, under a lock.
-_PILLOW_LIMIT = threading.Lock()
-
-
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         try:
             image = Image.open(io.BytesIO(data), formats=accepted_formats())
-        except Image.DecompressionBombError:
-            # Over twice Pillow's own limit. Ours decides, so read the header again without
-            # Pillow's: our check below then refuses it, or lets it through if it was raised.
-            with _PILLOW_LIMIT:
-                pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-                try:
-                    image = Image.open(io.BytesIO(data), formats=accepted_formats())
-                finally:
-                    Image.MAX_IMAGE_PIXELS = pillow_limit
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            # Over Pillow's own limit (twice it, or once where warnings are errors). Ours decides:
+            # read the header without Pillow's; the check below refuses or lets it through.
+            image = _open_without_pillow_limit(data)
     except UnidentifiedImageError:
         kind = describe_content(data[:64])
         message = MISSING_DECODER.get(kind, f"not a supported image: content is {kind}")
@@ -182,6 +188,24 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+# Decode threads do not swap process-wide settings (Pillow's pixel limit, the warnings filters)
+# around each file: with several threads, one thread's restore undoes another's change, and the
+# change outlives the scan in the caller's process. Only the rare over-limit header read lifts
+# Pillow's limit, briefly and under this lock. (Pillow checks TIFFs again when loading them;
+# those stay under Pillow's limit, twice MAX_IMAGE_PIXELS, whatever --max-pixels says.)
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _open_without_pillow_limit(data: bytes) -> ImageFile.ImageFile:
+    with _PILLOW_LIMIT_LOCK:
+        pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(io.BytesIO(data), formats=accepted_formats())
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+@functools.cache  # once per process: each call would also reset the "already shown" registry
 def silence_pillow_warnings() -> None:
     """For a facescan process (CLI, Ray worker): Pillow's warnings about odd files (corrupt
     EXIF, large images) would flood stderr on an untrusted folder, and the report already says

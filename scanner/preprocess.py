@@ -25,6 +25,7 @@ GEOMETRIES = ("resize", "crop")
 SMALL_IMAGE_POLICIES = ("pad", "upscale")
 LAYOUTS = ("NHWC", "NCHW")
 CHANNEL_ORDERS = ("RGB", "BGR")
+ADDED_LATER = {"reducing_gap": 0.0}  # field: its default (the behaviour before it existed)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class PreprocessSpec:
                 problems.append(f"{name} {value!r} is not one of {', '.join(allowed)}")
         if self.reducing_gap != 0 and not self.reducing_gap >= 1:
             problems.append(f"reducing_gap {self.reducing_gap} must be 0 (off) or at least 1")
+        elif self.reducing_gap and (self.geometry != "resize" or self.resize_filter == "nearest"):
+            problems.append("reducing_gap needs geometry resize with a filter other than nearest")
         if not 1 <= self.crop_grid <= 8:
             problems.append(f"crop_grid {self.crop_grid} is not in 1..8")
         if len(self.value_range) != 2 or len(self.mean) != 3 or len(self.std) != 3:
@@ -86,7 +89,10 @@ class PreprocessSpec:
         return self.input_size if self.jpeg_draft and self.geometry == "resize" else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # A field added after the first release is written only when set, so that an older
+        # facescan still reads a model that does not use it.
+        values = asdict(self)
+        return {k: v for k, v in values.items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:

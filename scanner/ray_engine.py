@@ -161,7 +161,7 @@ def decode_rows(
 ) -> dict[str, np.ndarray]:
     """A Ray task: read and decode a batch of files where the task runs. Never raises for a bad
     file (decode_item turns every failure into an error row), so a bad file never fails a task."""
-    silence_pillow_warnings()  # a worker process of this scan, like the CLI's own
+    silence_pillow_warnings()  # a worker process of this scan, like the CLI's (once each)
     items: list[WalkItem] = [
         WalkError(from_bytes(p), from_bytes(e)) if e else WalkFile(from_bytes(p))
         for p, e in zip(batch["path"], batch["walk_error"], strict=True)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,11 +98,21 @@ def test_bomb_is_refused_from_the_header_without_decoding() -> None:
 
 def test_our_pixel_limit_decides_even_above_pillows_own(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses over 2,000 pixels
-    data = png_bytes(Image.new("RGB", (60, 50), (1, 2, 3)))  # 3,000 pixels
-    assert decode(data, max_pixels=10_000).image.size == (60, 50)
-    with pytest.raises(ImageError, match="60x50 = 3,000 pixels is over the limit of 2,500"):
-        decode(data, max_pixels=2500)
+    image = Image.new("RGB", (60, 50), (1, 2, 3))  # 3,000 pixels
+    for data in (png_bytes(image), jpeg_bytes(image)):
+        assert decode(data, max_pixels=10_000).image.size == (60, 50)
+        with pytest.raises(ImageError, match="60x50 = 3,000 pixels is over the limit of 2,500"):
+            decode(data, max_pixels=2500)
+    # Pillow checks a TIFF again while loading it: there its limit stays, with a clear message.
+    tiff = io.BytesIO()
+    image.save(tiff, "TIFF")
+    with pytest.raises(ImageError, match="image too large"):
+        decode(tiff.getvalue(), max_pixels=10_000)
     assert Image.MAX_IMAGE_PIXELS == 1000  # Pillow's limit is put back
+    with warnings.catch_warnings():  # a caller who turns warnings into errors (over 1,000)
+        warnings.simplefilter("error")
+        small = png_bytes(Image.new("RGB", (40, 40)))  # 1,600 pixels: Pillow would warn
+        assert decode(small, max_pixels=10_000).image.size == (40, 40)
 
 
 def test_draft_mode_reduces_decoding_but_reports_the_stored_size() -> None:
@@ -122,6 +134,21 @@ def test_read_file_refuses_oversized_and_missing_files(tmp_path: Path) -> None:
     assert read_file(str(exact), max_bytes=100) == b"y" * 100
 
 
+def test_read_file_reads_on_when_a_file_grew_since_its_size_was_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grown = tmp_path / "grown.jpg"
+    grown.write_bytes(b"g" * 6000)
+    real_fstat = os.fstat
+    monkeypatch.setattr(
+        os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 1000, 0, 0, 0))
+    )
+    assert os.fstat(0).st_size == 1000  # the size a writer had reached when it was taken
+    assert read_file(str(grown)) == b"g" * 6000
+    with pytest.raises(ImageError, match="larger than 5,000 bytes"):
+        read_file(str(grown), max_bytes=5000)
+
+
 def feed(fifo: Path, payload: bytes) -> threading.Thread:
     """A writer thread for a named pipe; a reader that stops early just ends it."""
 
@@ -129,7 +156,7 @@ def feed(fifo: Path, payload: bytes) -> threading.Thread:
         with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as f:
             f.write(payload)
 
-    thread = threading.Thread(target=write)
+    thread = threading.Thread(target=write, daemon=True)  # never hangs the run if unread
     thread.start()
     return thread
 
@@ -140,11 +167,11 @@ def test_read_file_reads_a_pipe_whose_size_is_unknown(tmp_path: Path) -> None:
     payload = b"z" * 70_000  # more than one pipe buffer: read until the writer closes
     writer = feed(fifo, payload)
     assert read_file(str(fifo), max_bytes=1_000_000) == payload
-    writer.join()
+    writer.join(timeout=10)
     writer = feed(fifo, payload)
     with pytest.raises(ImageError, match="larger than 1,000 bytes"):
         read_file(str(fifo), max_bytes=1000)
-    writer.join()
+    writer.join(timeout=10)
 
 
 def test_sha256_is_of_the_file_bytes(tmp_path: Path) -> None:

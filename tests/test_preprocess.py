@@ -96,10 +96,15 @@ def test_reducing_gap_box_reduces_by_whole_factors_then_resamples() -> None:
         PreprocessSpec(reducing_gap=0.5)
 
 
-def test_a_spec_written_before_reducing_gap_reads_as_off() -> None:
-    old = PreprocessSpec(input_size=64).to_dict()
-    del old["reducing_gap"]  # metadata of models exported before the field existed
-    assert PreprocessSpec.from_dict(old).reducing_gap == 0.0
+def test_reducing_gap_is_written_only_when_set_so_older_scanners_read_the_model() -> None:
+    off, on = PreprocessSpec(input_size=64), PreprocessSpec(input_size=64, reducing_gap=2.0)
+    assert "reducing_gap" not in off.to_dict() and on.to_dict()["reducing_gap"] == 2.0
+    assert PreprocessSpec.from_dict(off.to_dict()) == off  # and metadata written before it
+    assert PreprocessSpec.from_dict(on.to_dict()) == on
+    with pytest.raises(ValueError, match="reducing_gap needs geometry resize"):
+        PreprocessSpec(geometry="crop", reducing_gap=1.0)
+    with pytest.raises(ValueError, match="other than nearest"):
+        PreprocessSpec(resize_filter="nearest", reducing_gap=1.0)
 
 
 def test_spec_round_trips_and_rejects_nonsense() -> None:
