@@ -34,7 +34,7 @@ from PIL import Image
 
 from scanner.pipeline import Scanner, available_cores
 from scanner.preprocess import normalize
-from scanner.session import ModelSession, default_model_path
+from scanner.session import ModelSession, ProviderError, default_model_path
 from scanner.walk import walk
 
 REPO = Path(__file__).resolve().parent.parent
@@ -167,36 +167,28 @@ def main() -> None:
             "256px": write_jpegs(root / "small", args.images, 256),
             "1024px": write_jpegs(root / "large", args.large, 1024, seed=1),
         }
-        models = {"fp32": args.model, "int8": args.int8} if args.int8.is_file() else {}
-        models = models or {"fp32": args.model}
-        rows: dict = {"batch_size": args.batch_size}
-        small = sorted(sets["256px"].iterdir())
-        rows["startup_seconds"] = startup_seconds(small[0], args.model)
+        models = {"fp32": args.model} | ({"int8": args.int8} if args.int8.is_file() else {})
+        rows: dict = {"batch_size": args.batch_size, "workers": available_cores()}
         runs = [(precision, model, "cpu") for precision, model in models.items()]
         if has_cuda():  # the same rows again with inference on the GPU
             runs += [(precision, model, "cuda") for precision, model in models.items()]
         else:
             rows["cuda"] = "no CUDA provider in this onnxruntime: CUDA rows skipped"
+        scanned = []
         for precision, model, provider in runs:
             key = precision if provider == "cpu" else f"{precision}_cuda"
-            scanner = Scanner(model, provider=provider, batch_size=args.batch_size)
-            rows["workers"] = scanner.workers
-            inference = ort_bound(scanner.session, args.batch_size)
-            rows[key] = {"ort_bound_img_s": inference}
-            for name, folder in sets.items():
-                report = root / f"{key}-{name}.csv"
-                rows[key][name] = end_to_end_row(
-                    scanner, folder, report, inference, rows["startup_seconds"]
-                )
+            rows[key] = model_rows(model, provider, sets, root / key, args.batch_size)
+            scanned.append(key)
         rows["decode_variants"] = decode_variants(args.model, sets)
         rows["rss"] = rss_rows(root, args.model)
         rows["help_seconds_median"] = help_seconds()
         # Last: TensorFlow's threads, once loaded, slow every process timed after it.
-        rows["notebook"] = keras_rows(args.keras, ModelSession(args.model, "cpu"), small[:200])
-        for key in [k for k in rows if isinstance(rows[k], dict) and "ort_bound_img_s" in rows[k]]:
+        small = sorted(sets["256px"].iterdir())[:200]
+        rows["notebook"] = keras_rows(args.keras, ModelSession(args.model, "cpu"), small)
+        for key in scanned:
             for name in sets:
-                row = rows[key][name]
-                row["vs_notebook_loop"] = vs_notebook(row["end_to_end_img_s"], rows["notebook"])
+                if row := rows[key].get(name):
+                    row["vs_notebook_loop"] = vs_notebook(row["end_to_end_img_s"], rows["notebook"])
         results["rows"] = rows
     results["companions"] = companion_benches(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,34 +197,54 @@ def main() -> None:
     print(f"\nwritten to {args.out}")
 
 
+def model_rows(
+    model: Path, provider: str, sets: dict[str, Path], reports: Path, batch_size: int
+) -> dict:
+    """One model on one provider: its inference bound, start-up, and each image set's scan."""
+    try:
+        scanner = Scanner(model, provider=provider, batch_size=batch_size)
+    except ProviderError as e:  # e.g. CUDA listed, but its libraries fail to load
+        return {"note": f"skipped: {e}"}
+    inference = ort_bound(scanner.session, batch_size)
+    one_file = next(sets["256px"].iterdir())
+    startup = startup_seconds(one_file, model, provider)
+    out: dict = {"ort_bound_img_s": inference, "startup_seconds": startup}
+    for name, folder in sets.items():
+        report = reports.with_name(f"{reports.name}-{name}.csv")
+        out[name] = end_to_end_row(scanner, folder, report, inference, startup, provider)
+    return out
+
+
 def end_to_end_row(
-    scanner: Scanner, folder: Path, report: Path, inference: float, startup: float
+    scanner: Scanner, folder: Path, report: Path, inference: float, startup: float, provider: str
 ) -> dict:
     """`facescan` as a whole process on one image set, next to that set's two bounds.
 
-    vs_bound is the headline ratio: end to end / min(inference bound, decode bound). Each bound
-    is measured with every core to itself, but a scan runs both stages on the same cores, so
-    the best a scan can do is the shared-core ceiling 1 / (1/decode + 1/inference);
-    vs_shared_ceiling says how close the pipeline gets to that. steady_img_s leaves out the
-    start-up (a one-file scan's wall time). The scan runs three times; its median is kept."""
+    vs_bound is the headline ratio: end to end / min(inference bound, decode bound). On CPU each
+    bound is measured with every core to itself, but a scan runs both stages on the same cores,
+    so the best a scan can do is the shared-core ceiling 1 / (1/decode + 1/inference);
+    vs_shared_ceiling says how close the pipeline gets to that (not for CUDA, where inference
+    leaves the cores). steady_img_s leaves out the start-up (a one-file scan's wall time). The
+    scan runs three times; its median is kept."""
     count = sum(1 for _ in folder.iterdir())
     decode = decode_bound(scanner, folder)
-    provider = "cuda" if scanner.session.provider == "CUDAExecutionProvider" else "cpu"
     args = [str(folder), "--model", str(scanner.session.path), "--provider", provider]
-    args += ["-q", "--out", str(report)]
-    runs = [facescan_process([*args, "--exit-zero"]) for _ in range(3)]  # shared machines drift
+    args += ["-q", "--out", str(report), "--exit-zero"]
+    runs = [facescan_process(args) for _ in range(3)]  # shared machines drift
     seconds, rss = statistics.median(r[0] for r in runs), max(r[1] for r in runs)
     end_to_end = rate(count, seconds)
-    ceiling = 1 / (1 / decode + 1 / inference)
-    return {
+    row = {
         "decode_bound_img_s": decode,
         "end_to_end_img_s": end_to_end,
         "end_to_end_peak_rss_mib": round(rss / 1024, 1),
-        "steady_img_s": rate(count, seconds - startup),
+        "steady_img_s": rate(count, max(seconds - startup, 1e-3)),
         "vs_bound": round(end_to_end / min(decode, inference), 3),
-        "shared_core_ceiling_img_s": round(ceiling, 1),
-        "vs_shared_ceiling": round(end_to_end / ceiling, 3),
     }
+    if provider == "cpu":
+        ceiling = 1 / (1 / decode + 1 / inference)
+        row["shared_core_ceiling_img_s"] = round(ceiling, 1)
+        row["vs_shared_ceiling"] = round(end_to_end / ceiling, 3)
+    return row
 
 
 def decode_variants(model: Path, sets: dict[str, Path]) -> dict:
@@ -258,10 +270,11 @@ def vs_notebook(end_to_end: float, notebook: dict) -> float | None:
     return round(end_to_end / loop, 1) if loop else None
 
 
-def startup_seconds(image: Path, model: Path, runs: int = 3) -> float:
+def startup_seconds(image: Path, model: Path, provider: str, runs: int = 3) -> float:
     """Median wall time of a whole `facescan` process that scans one file."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = [str(image), "--model", str(model), "-q", "--out", f"{tmp}/one.csv", "--exit-zero"]
+        args = [str(image), "--model", str(model), "--provider", provider, "-q"]
+        args += ["--out", f"{tmp}/one.csv", "--exit-zero"]
         return round(statistics.median(facescan_process(args)[0] for _ in range(runs)), 3)
 
 
@@ -280,6 +293,8 @@ def rss_rows(root: Path, model: Path) -> dict:
                 str(folder),
                 "--model",
                 str(model),
+                "--provider",
+                "cpu",
                 "-q",
                 "--out",
                 str(root / f"rss{count}.jsonl"),
