@@ -87,8 +87,10 @@ def decode_bound(scanner: Scanner, folder: Path) -> float:
     return rate(count, time.perf_counter() - start)
 
 
-def facescan_process(args: list[str]) -> tuple[float, int]:
+def facescan_process(target: Path, model: Path, provider: str, out: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB, largest process) of one whole `facescan` process."""
+    args = [str(target), "--model", str(model), "--provider", provider, "-q"]
+    args += ["--out", str(out), "--exit-zero"]
     code = (
         "import resource, subprocess, sys, time; t = time.perf_counter(); "
         "subprocess.run(sys.argv[1:], check=False, stdout=subprocess.DEVNULL); "
@@ -228,9 +230,8 @@ def end_to_end_row(
     scan runs three times; its median is kept."""
     count = sum(1 for _ in folder.iterdir())
     decode = decode_bound(scanner, folder)
-    args = [str(folder), "--model", str(scanner.session.path), "--provider", provider]
-    args += ["-q", "--out", str(report), "--exit-zero"]
-    runs = [facescan_process(args) for _ in range(3)]  # shared machines drift
+    model = scanner.session.path
+    runs = [facescan_process(folder, model, provider, report) for _ in range(3)]  # drift
     seconds, rss = statistics.median(r[0] for r in runs), max(r[1] for r in runs)
     end_to_end = rate(count, seconds)
     row = {
@@ -273,9 +274,9 @@ def vs_notebook(end_to_end: float, notebook: dict) -> float | None:
 def startup_seconds(image: Path, model: Path, provider: str, runs: int = 3) -> float:
     """Median wall time of a whole `facescan` process that scans one file."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = [str(image), "--model", str(model), "--provider", provider, "-q"]
-        args += ["--out", f"{tmp}/one.csv", "--exit-zero"]
-        return round(statistics.median(facescan_process(args)[0] for _ in range(runs)), 3)
+        report = Path(tmp) / "one.csv"
+        seconds = [facescan_process(image, model, provider, report)[0] for _ in range(runs)]
+        return round(statistics.median(seconds), 3)
 
 
 def rss_rows(root: Path, model: Path) -> dict:
@@ -288,19 +289,7 @@ def rss_rows(root: Path, model: Path) -> dict:
         for i in range(count):
             (folder / f"{i // 1000:02}").mkdir(exist_ok=True)
             image.save(folder / f"{i // 1000:02}" / f"f{i:05}.jpg", quality=80)
-        _, rss = facescan_process(
-            [
-                str(folder),
-                "--model",
-                str(model),
-                "--provider",
-                "cpu",
-                "-q",
-                "--out",
-                str(root / f"rss{count}.jsonl"),
-                "--exit-zero",
-            ]
-        )
+        _, rss = facescan_process(folder, model, "cpu", root / f"rss{count}.jsonl")
         out[f"peak_rss_mib_{count}_files"] = round(rss / 1024, 1)
     out["ratio_10k_vs_1k"] = round(
         out["peak_rss_mib_10000_files"] / out["peak_rss_mib_1000_files"], 3

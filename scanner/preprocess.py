@@ -25,7 +25,7 @@ GEOMETRIES = ("resize", "crop")
 SMALL_IMAGE_POLICIES = ("pad", "upscale")
 LAYOUTS = ("NHWC", "NCHW")
 CHANNEL_ORDERS = ("RGB", "BGR")
-ADDED_LATER = {"reducing_gap": 0.0}  # field: its default (the behaviour before it existed)
+ADDED_LATER = ("reducing_gap",)  # fields whose default is the behaviour before they existed
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,12 @@ class PreprocessSpec:
     def to_dict(self) -> dict[str, Any]:
         # A field added after the first release is written only when set, so that an older
         # facescan still reads a model that does not use it.
-        values = asdict(self)
-        return {k: v for k, v in values.items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
+        unset = {
+            f.name
+            for f in fields(self)
+            if f.name in ADDED_LATER and getattr(self, f.name) == f.default
+        }
+        return {k: v for k, v in asdict(self).items() if k not in unset}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
