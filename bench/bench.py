@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scanner.pipeline import Scanner, available_cores
+from scanner.decode import available_cores
+from scanner.pipeline import Scanner
 from scanner.preprocess import normalize
 from scanner.session import ModelSession, ProviderError, default_model_path
 from scanner.walk import walk

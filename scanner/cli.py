@@ -155,7 +155,7 @@ def _run(**opts: Any) -> int:
     from scanner.pipeline import DecodeLimits
     from scanner.report import ReportError, format_for, open_report
     from scanner.session import ProviderError, resolve_model
-    from scanner.shard import Shard
+    from scanner.walk import Shard
 
     silence_pillow_warnings()
     paths = [str(p) for p in opts["paths"]]

@@ -35,9 +35,6 @@ from scanner import provenance
 
 # Decoders let loose on untrusted bytes. (Multi-picture phone JPEGs open through JPEG as "MPO".)
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-)
 try:  # the [heic] extra: phones shoot HEIC
     import pillow_heif
 
@@ -252,6 +249,15 @@ def to_rgb(image: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return image if mode == "RGB" else image.convert("RGB")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count): the size of
+    every decode pool, the scanner's and the trainer's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def load(

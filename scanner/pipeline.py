@@ -27,6 +27,7 @@ from scanner.decode import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     ImageError,
+    available_cores,
     decode,
     read_file,
     to_rgb,
@@ -35,8 +36,7 @@ from scanner.decode import (
 from scanner.preprocess import PreprocessSpec, fit_geometry, normalize
 from scanner.provenance import declares_ai
 from scanner.session import ModelSession
-from scanner.shard import Shard
-from scanner.walk import WalkError, WalkItem, walk
+from scanner.walk import Shard, WalkError, WalkItem, walk
 
 CHUNK = 8  # files per worker task: amortises scheduling overhead, keeps latency low
 TASKS_PER_WORKER = 4  # in-flight tasks per worker: enough to hide inference, bounded memory
@@ -134,14 +134,6 @@ def score_images(session: ModelSession, spec: PreprocessSpec, crops: np.ndarray)
 
 def _done(task: Future[list[Decoded]] | list[Decoded]) -> list[Decoded]:
     return task if isinstance(task, list) else task.result()
-
-
-def available_cores() -> int:
-    """Cores this process may run on (a container's CPU set, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 class Scanner:

@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from scanner.decode import silence_pillow_warnings
+from scanner.decode import available_cores, silence_pillow_warnings
 from scanner.pipeline import (
     Decoded,
     DecodeLimits,
     Scanner,
     ScanResult,
-    available_cores,
     decode_item,
     score_images,
 )
@@ -39,7 +38,7 @@ from scanner.walk import WalkError, WalkFile, WalkItem, walk
 if TYPE_CHECKING:
     import ray.data
 
-    from scanner.shard import Shard
+    from scanner.walk import Shard
 
 # Paths per Ray Dataset. The driver holds one Dataset's path list (about 10 MB here) instead of
 # the whole walk; each Dataset starts its actor pool afresh (seconds), negligible at this size.

@@ -18,7 +18,7 @@ from test_cli import facescan, read_report
 
 from scanner.pipeline import Scanner, ScanResult
 from scanner.preprocess import PreprocessSpec
-from scanner.shard import Shard
+from scanner.walk import Shard
 
 # Ray Data's own DataContext warns about its deprecated settings when it is first used.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")

@@ -9,8 +9,7 @@ import pytest
 from conftest import save_image
 from test_cli import facescan, read_report
 
-from scanner.shard import Shard
-from scanner.walk import walk
+from scanner.walk import Shard, walk
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from scanner.decode import IMAGE_EXTENSIONS, ImageError, load
+from scanner.decode import ImageError, load
 from scanner.preprocess import PreprocessSpec, fit_geometry
+from scanner.walk import IMAGE_EXTENSIONS
 from trainer.config import TrainerError
 
 SPLITS = ("train", "val", "test")

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scanner.decode import IMAGE_EXTENSIONS, ImageError, load
+from scanner.decode import ImageError, load
 from scanner.metadata import PREFIX
 from scanner.preprocess import preprocess
 from scanner.session import ModelSession
+from scanner.walk import IMAGE_EXTENSIONS
 from trainer.config import TrainerError
 
 
