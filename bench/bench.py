@@ -33,10 +33,12 @@ import numpy as np
 from PIL import Image
 
 from scanner.decode import available_cores
-from scanner.pipeline import Scanner
-from scanner.preprocess import normalize
+from scanner.engines import EngineSettings
+from scanner.engines.local import LocalEngine
+from scanner.preprocess import PreprocessSpec, normalize
 from scanner.session import ModelSession, ProviderError, default_model_path
 from scanner.walk import walk
+from scanner.work import Prepare
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,10 +83,10 @@ def ort_bound(session: ModelSession, batch_size: int, seconds: float = 3.0) -> f
     return rate(done, time.perf_counter() - start)
 
 
-def decode_bound(scanner: Scanner, folder: Path) -> float:
-    """img/s of walking + decoding + cropping alone, with the scanner's worker pool."""
+def decode_bound(engine: LocalEngine, spec: PreprocessSpec, folder: Path) -> float:
+    """img/s of walking + decoding + cropping alone, with the local engine's worker pool."""
     start = time.perf_counter()
-    count = sum(1 for _ in scanner._decode(walk([str(folder)])))
+    count = sum(1 for _ in engine.decode(walk([str(folder)]), Prepare(spec)))
     return rate(count, time.perf_counter() - start)
 
 
@@ -205,21 +207,26 @@ def model_rows(
 ) -> dict:
     """One model on one provider: its inference bound, start-up, and each image set's scan."""
     try:
-        scanner = Scanner(model, provider=provider, batch_size=batch_size)
+        engine = LocalEngine(EngineSettings(model, provider, batch_size=batch_size))
     except ProviderError as e:  # e.g. CUDA listed, but its libraries fail to load
         return {"note": f"skipped: {e}"}
-    inference = ort_bound(scanner.session, batch_size)
+    inference = ort_bound(engine.session, batch_size)
     one_file = next(sets["256px"].iterdir())
     startup = startup_seconds(one_file, model, provider)
     out: dict = {"ort_bound_img_s": inference, "startup_seconds": startup}
     for name, folder in sets.items():
         report = reports.with_name(f"{reports.name}-{name}.csv")
-        out[name] = end_to_end_row(scanner, folder, report, inference, startup, provider)
+        out[name] = end_to_end_row(engine, folder, report, inference, startup, provider)
     return out
 
 
 def end_to_end_row(
-    scanner: Scanner, folder: Path, report: Path, inference: float, startup: float, provider: str
+    engine: LocalEngine,
+    folder: Path,
+    report: Path,
+    inference: float,
+    startup: float,
+    provider: str,
 ) -> dict:
     """`facescan` as a whole process on one image set, next to that set's two bounds.
 
@@ -230,8 +237,8 @@ def end_to_end_row(
     leaves the cores). steady_img_s leaves out the start-up (a one-file scan's wall time). The
     scan runs three times; its median is kept."""
     count = sum(1 for _ in folder.iterdir())
-    decode = decode_bound(scanner, folder)
-    model = scanner.session.path
+    decode = decode_bound(engine, engine.info.preprocess, folder)
+    model = engine.session.path
     runs = [facescan_process(folder, model, provider, report) for _ in range(3)]  # drift
     seconds, rss = statistics.median(r[0] for r in runs), max(r[1] for r in runs)
     end_to_end = rate(count, seconds)
@@ -253,8 +260,8 @@ def decode_variants(model: Path, sets: dict[str, Path]) -> dict:
     """The decode bound under faster preprocessing that a model can be trained with (the model
     card's "What was tried" has their accuracy): how far reduce-on-load and JPEG draft decoding
     move what limits camera-sized photos."""
-    scanner = Scanner(model, provider="cpu")
-    shipped = scanner.spec
+    engine = LocalEngine(EngineSettings(model, "cpu"))
+    shipped = engine.info.preprocess
     variants = {
         "as_shipped": shipped,
         "reducing_gap_1": replace(shipped, reducing_gap=1.0),
@@ -262,8 +269,7 @@ def decode_variants(model: Path, sets: dict[str, Path]) -> dict:
     }
     out = {}
     for name, spec in variants.items():
-        scanner.spec = spec
-        out[name] = {f"{size}_img_s": decode_bound(scanner, d) for size, d in sets.items()}
+        out[name] = {f"{size}_img_s": decode_bound(engine, spec, d) for size, d in sets.items()}
     return out
 
 

@@ -15,12 +15,17 @@ __version__ = "0.1.0"
 __all__ = ["Scanner", "ScanResult", "__version__"]
 
 if TYPE_CHECKING:
-    from scanner.pipeline import Scanner, ScanResult
+    from scanner.results import ScanResult
+    from scanner.scan import Scanner
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Scanner", "ScanResult"):
-        from scanner import pipeline
+    if name == "Scanner":
+        from scanner.scan import Scanner
 
-        return getattr(pipeline, name)
+        return Scanner
+    if name == "ScanResult":
+        from scanner.results import ScanResult
+
+        return ScanResult
     raise AttributeError(f"module 'scanner' has no attribute {name!r}")

@@ -15,6 +15,7 @@ take turns for the write lock (`busy_timeout`) and never corrupt it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from scanner import provenance
+from scanner.errors import FacescanError
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of a facescan cache
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another scan's batch to commit
@@ -47,7 +49,7 @@ _SELECT = (
 _INSERT = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
-class CacheError(ValueError):
+class CacheError(FacescanError):
     """The cache file cannot be used (not a facescan cache, unwritable, another version)."""
 
 
@@ -131,4 +133,9 @@ class ResultCache:
         self._db.commit()
 
     def close(self) -> None:
+        """Commit, fold the write-ahead log into the database file and close: afterwards the
+        cache file alone holds every row (a CI job may cache just that file)."""
+        self._db.commit()
+        with contextlib.suppress(sqlite3.Error):  # another scan is busy: it checkpoints later
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.close()

@@ -32,6 +32,7 @@ from PIL import (  # importing a plugin registers it; Image.open(formats=...) ne
 )
 
 from scanner import provenance
+from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 # Decoders let loose on untrusted bytes. (Multi-picture phone JPEGs open through JPEG as "MPO".)
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
@@ -54,8 +55,6 @@ MISSING_DECODER = {
     "AVIF": "AVIF image: this Pillow has no AVIF decoder; upgrade Pillow to 11.3 or later",
 }
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
-DEFAULT_MAX_PIXELS = 100_000_000  # 108-MP phone photos pass; a 40000 x 40000 "bomb" does not
-DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 
 
 class ImageError(Exception):

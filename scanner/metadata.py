@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.errors import FacescanError
 from scanner.preprocess import PreprocessSpec
 
 PREFIX = "facescan."
@@ -18,7 +19,7 @@ SCHEMA_VERSION = 1
 OUTPUT_KINDS = ("probability", "logit")
 
 
-class InvalidModelError(Exception):
+class InvalidModelError(FacescanError):
     """The model file is missing, unreadable or lacks what facescan needs to run it."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from scanner.errors import FacescanError
 from scanner.metadata import InvalidModelError, ModelInfo
 
 PROVIDERS = ("auto", "cpu", "cuda")
@@ -23,7 +24,7 @@ INT8_MODEL_NAME = "facescan-default-int8.onnx"
 PRECISIONS = ("auto", "fp32", "int8")
 
 
-class ProviderError(Exception):
+class ProviderError(FacescanError):
     """The asked-for execution provider cannot run here (never a silent fallback)."""
 
 

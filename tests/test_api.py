@@ -113,7 +113,7 @@ def test_scanning_never_imports_tensorflow(tmp_path: Path) -> None:
     code = (
         "import sys; from scanner import Scanner; "
         f"list(Scanner({str(model)!r}, provider='cpu', workers=2).scan([{str(tmp_path)!r}])); "
-        "import scanner.cli, scanner.report; "
+        "import scanner.cli, scanner.reports; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

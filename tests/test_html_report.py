@@ -18,7 +18,7 @@ from images import rotated_jpeg
 from PIL import Image
 from test_cli import facescan
 
-from scanner.html_report import MAX_REAL_ROWS, script_json, thumbnail
+from scanner.reports.html import MAX_REAL_ROWS, script_json, thumbnail
 
 # "/" in a name makes a folder: the path, which the report shows, still reads "</script>".
 HOSTILE = [
@@ -101,18 +101,18 @@ def test_script_json_cannot_close_the_script() -> None:
 
 
 def test_format_option_and_real_row_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scanner import html_report
+    from scanner import ScanResult
+    from scanner.reports import html as html_report
+    from scanner.reports import open_report
 
     monkeypatch.setattr(html_report, "MAX_REAL_ROWS", 2)
-    from scanner.pipeline import ScanResult
-    from scanner.report import open_report
 
     report = open_report(tmp_path / "r.out", "html", {"labels": ["real", "ai"]})
     assert isinstance(report, html_report.HtmlReport)
     for i in range(5):
         report.write(ScanResult(f"r{i}.png", "ok", "real", 0.1, reason="model"))
     summary = {"files": 5, "flagged": 0, "real": 5, "errors": 0, "model": "m", "threshold": 0.5}
-    report.close({**summary, "provider": "cpu", "seconds": 1.0})
+    report.close({**summary, "provider": "cpu", "seconds": 1.0, "complete": True})
     data = page_data((tmp_path / "r.out").read_text(encoding="utf-8"))
     assert len(data["rows"]) == 2 and data["omitted_real"] == 3
     assert MAX_REAL_ROWS == 10_000

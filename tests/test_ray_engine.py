@@ -16,7 +16,7 @@ from conftest import build_red_model, save_image
 from images import bad_files, write_all
 from test_cli import facescan, read_report
 
-from scanner.pipeline import Scanner, ScanResult
+from scanner import Scanner, ScanResult
 from scanner.preprocess import PreprocessSpec
 from scanner.walk import Shard
 
@@ -59,10 +59,8 @@ def assert_same_rows(local: list[ScanResult], ray: list[ScanResult]) -> None:
 
 
 def scan_both(model: Path, root: Path, **scan: Any) -> tuple[list[ScanResult], list[ScanResult]]:
-    from scanner.ray_engine import RayScanner
-
     local = list(Scanner(model, provider="cpu", workers=1, batch_size=4).scan([root], **scan))
-    ray = list(RayScanner(model, provider="cpu", batch_size=4).scan([root], **scan))
+    ray = list(Scanner(model, provider="cpu", batch_size=4, engine="ray").scan([root], **scan))
     return local, ray
 
 
@@ -81,6 +79,23 @@ def test_ray_report_equals_local_report(
     assert errors == {f"bad/{name}" for name in bad_files()} | {"broken.jpg"}
     assert any(".hidden" in r.path for r in ray) and not any("thumbs" in r.path for r in ray)
     assert {r.label for r in ray if r.status == "ok"} == {"ai", "real"}
+
+
+def test_ray_engine_reads_and_fills_the_cache_like_the_local_one(
+    ray_cluster: str, tmp_path: Path, pile: Path
+) -> None:
+    # The scanner owns the cache, so every engine gets it: Ray tasks look files up, the driver
+    # stores what the actors scored.
+    model, cache = build_red_model(tmp_path / "red.onnx"), tmp_path / "c.db"
+    first = list(Scanner(model, provider="cpu", engine="ray", cache=cache).scan([pile], **WALK))
+    with Scanner(model, provider="cpu", workers=1, cache=cache) as local:
+        again = list(local.scan([pile], **WALK))
+    with Scanner(model, provider="cpu", engine="ray", cache=cache) as ray:
+        ray_again = list(ray.scan([pile], **WALK))
+    scored = [r.status == "ok" for r in first]
+    assert not any(r.cached for r in first) and sum(scored) > 10
+    assert [r.cached for r in again] == scored and [r.cached for r in ray_again] == scored
+    assert [r.score for r in again] == [r.score for r in first] == [r.score for r in ray_again]
 
 
 def test_ray_engine_shards_like_the_local_one(ray_cluster: str, tmp_path: Path, pile: Path) -> None:
@@ -145,9 +160,8 @@ def test_local_engine_never_imports_ray(tmp_path: Path, red_model: Path) -> None
     "args, message",
     [
         (["--actors", "2"], "need --engine ray"),
-        (["--engine", "spark"], "choose local or ray"),
-        (["--engine", "ray", "--actors", "0"], "at least 1"),
-        (["--engine", "ray", "--cache", "c.sqlite"], "local engine only"),
+        (["--engine", "spark"], "choose from local, ray"),
+        (["--engine", "ray", "--actors", "0"], "--actors must be at least 1"),
     ],
 )
 def test_bad_engine_options_exit_2(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scanner.pipeline import score_images
+from scanner.work import score_crops
 from scanner.preprocess import PreprocessSpec, normalize
 from trainer import data, metrics, plots
 from trainer.config import TrainConfig, TrainerError
@@ -36,7 +36,7 @@ def keras_logits(model: Any, pixels: list[np.ndarray], spec: PreprocessSpec) -> 
 def onnx_scores(session: Any, pixels: list[np.ndarray]) -> np.ndarray:
     """Per-image scores of a scanner ModelSession, by the scanner's own scoring function."""
     spec = session.info.preprocess
-    out = [score_images(session, spec, x) for x, _ in data.eval_batches(pixels, spec, EVAL_BATCH)]
+    out = [score_crops(session, spec, x) for x, _ in data.eval_batches(pixels, spec, EVAL_BATCH)]
     return np.concatenate(out) if out else np.zeros(0)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
-from scanner.pipeline import Scanner
+from scanner.scan import Scanner
 from trainer import data, metrics
 
 Transform = Callable[[Image.Image], tuple[Image.Image, str, dict[str, Any]]]

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanner.pipeline import ScanResult
-from scanner.report import FIELDS, ReportError, row
+from scanner.reports.base import FIELDS, ReportError, ReportFormat, cannot_write, row
+from scanner.results import ScanResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,7 +25,7 @@ INTEGER_FIELDS = ("width", "height")
 
 
 class ParquetReport:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, model: dict[str, Any]) -> None:
         try:
             import pyarrow  # noqa: F401
         except ImportError:
@@ -35,7 +35,7 @@ class ParquetReport:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise ReportError(f"cannot write report {path}: {e.strerror or e}") from None
+            raise cannot_write(path, e) from None
         self._folder = path
         self._rows: list[dict[str, Any]] = []
         self._parts = 0
@@ -49,7 +49,10 @@ class ParquetReport:
         if self._rows or not self._parts:  # an empty scan still leaves a readable table
             self._flush()
         summary_path = self._folder / "_summary.json"  # "_" files are skipped by Parquet readers
-        summary_path.write_text(json.dumps(summary, ensure_ascii=False) + "\n", encoding="utf-8")
+        try:
+            summary_path.write_text(json.dumps(summary, ensure_ascii=False) + "\n", "utf-8")
+        except OSError as e:
+            raise cannot_write(self._folder, e) from None
 
     def _flush(self) -> None:
         import pyarrow as pa
@@ -58,7 +61,10 @@ class ParquetReport:
         schema = _schema()
         columns = {f: [r.get(f) for r in self._rows] for f in schema.names}
         table = pa.table(columns, schema=schema)
-        pq.write_table(table, self._folder / f"part-{self._parts:05d}.parquet")
+        try:
+            pq.write_table(table, self._folder / f"part-{self._parts:05d}.parquet")
+        except OSError as e:
+            raise cannot_write(self._folder, e) from None
         self._parts += 1
         self._rows = []
 
@@ -75,3 +81,10 @@ def _schema() -> pa.Schema:
         return pa.int64() if name in INTEGER_FIELDS else pa.string()
 
     return pa.schema([(name, kind(name)) for name in FIELDS])
+
+
+FORMATS = [
+    ReportFormat(
+        "parquet", (".parquet",), "a folder of Parquet parts (needs pyarrow)", ParquetReport
+    )
+]

@@ -1,0 +1,147 @@
+"""`Scanner`: the coordinator of a scan. walk -> engine (prepare + score) -> result rows.
+
+The scanner owns what is the same whatever runs the model: walking, the result cache, the
+provenance evidence and labelling, and building one `ScanResult` per file. An engine
+(`scanner.engines`) only decides where decoding and inference run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterable
+from typing import TYPE_CHECKING
+
+from scanner import engines
+from scanner.cache import CachedResult, ResultCache, file_sha256
+from scanner.decode import to_rgb, upright
+from scanner.limits import DecodeLimits
+from scanner.preprocess import fit_geometry
+from scanner.provenance import declares_ai
+from scanner.results import ScanResult
+from scanner.session import resolve_model
+from scanner.walk import Shard, walk
+from scanner.work import Decoded, Prepare
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+class Scanner:
+    """Scores images with a facescan ONNX model. The CLI is a thin layer over this class.
+
+    >>> scanner = Scanner()                       # the shipped model, best provider
+    >>> for result in scanner.scan(["photos/"]):  # ScanResult per candidate file
+    ...     print(result.path, result.label, result.score)
+    >>> scanner.score(Image.open("face.jpg"))     # probability that one image is AI-generated
+
+    `engine` is "local" (threads and one onnxruntime session) or any other name in
+    `scanner.engines.names()`; `ray_address`, `actors` and `progress` configure the Ray engine.
+    Close the scanner (or use it as a context manager) to write the cache out.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        provider: str = "auto",
+        threshold: float | None = None,
+        workers: int | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
+        limits: DecodeLimits | None = None,
+        cache: str | os.PathLike[str] | None = None,
+        use_metadata: bool = True,
+        engine: str = "local",
+        ray_address: str | None = None,
+        actors: int = 1,
+        progress: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if workers is not None and workers < 1:
+            raise ValueError("workers must be at least 1")
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold {threshold} is not in 0..1")
+        settings = engines.EngineSettings(
+            resolve_model(model), provider, threads, workers, batch_size,
+            ray_address, actors, progress,
+        )  # fmt: skip
+        self.engine = engines.create(engine, settings)
+        self.model_path = settings.model
+        self.info = self.engine.info
+        self.spec = self.info.preprocess
+        self.threshold = self.info.threshold if threshold is None else threshold
+        # AI evidence in a file's metadata labels it positive whatever the score (README).
+        self.use_metadata = use_metadata
+        self.cache = None if cache is None else ResultCache(cache, file_sha256(self.model_path))
+        reader = None if self.cache is None else self.cache.reader()
+        self.prepare = Prepare(self.spec, limits or DecodeLimits(), reader)
+
+    @property
+    def provider(self) -> str:
+        """The onnxruntime execution provider the scan's inference runs on."""
+        return self.engine.provider
+
+    def label(self, score: float) -> str:
+        return self.info.labels[1] if score >= self.threshold else self.info.labels[0]
+
+    def score(self, image: Image.Image) -> float:
+        """Probability that one in-memory image is AI-generated (EXIF orientation honoured)."""
+        crops = fit_geometry(to_rgb(upright(image)), self.spec)
+        return float(self.engine.score(crops)[0])
+
+    def scan(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        exclude: Iterable[str] = (),
+        follow_symlinks: bool = False,
+        shard: Shard | None = None,
+    ) -> Generator[ScanResult, None, None]:
+        """One ScanResult per candidate file under `paths` (in `shard`), in walk order."""
+        items = walk([os.fspath(p) for p in paths], exclude, follow_symlinks, shard)
+        for batch in self.engine.run(items, self.prepare):
+            self._remember(batch)  # committed before reported: a killed scan keeps every row
+            for decoded in batch:
+                yield self._result(decoded)
+
+    def close(self) -> None:
+        """Stop the engine and write the cache out (its file alone then holds every row)."""
+        self.engine.close()
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    def __enter__(self) -> Scanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _remember(self, batch: list[Decoded]) -> None:
+        """Store a batch's fresh scores in the cache, in one transaction."""
+        if self.cache is None:
+            return
+        for d in batch:
+            if not d.cached and d.score is not None and d.sha256 and d.width and d.height:
+                stored = CachedResult(d.score, d.width, d.height, d.format or "", d.evidence)
+                self.cache.put(d.sha256, stored)
+        self.cache.commit()
+
+    def _result(self, d: Decoded) -> ScanResult:
+        if d.score is None:
+            return ScanResult(d.path, "error", error=d.error or "not scored")
+        by_metadata = self.use_metadata and declares_ai(d.evidence)
+        label = self.info.positive_label if by_metadata else self.label(d.score)
+        return ScanResult(
+            d.path,
+            "ok",
+            label,
+            d.score,
+            None,
+            d.width,
+            d.height,
+            d.format,
+            d.sha256,
+            evidence=d.evidence,
+            reason="metadata" if by_metadata else "model",
+            cached=d.cached,
+        )
