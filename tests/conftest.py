@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,15 @@ def shared_data() -> Path:
     if not (path / "train").is_dir():
         pytest.skip(f"shared dataset not found at {path} (set {DATA_ENV} to its folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray for the test session (starting one costs seconds); yields its address."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'facescan[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
 
 
 def build_red_model(path: Path, spec: PreprocessSpec | None = None, **info: object) -> Path:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from commands import facescan, read_report
 from conftest import build_red_model, save_image
-from test_cli import facescan, read_report
 
 from scanner import Scanner
 from scanner.cache import CacheError

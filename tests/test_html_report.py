@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from commands import facescan
 from conftest import build_red_model, noise_image, save_image
 from images import rotated_jpeg
 from PIL import Image
-from test_cli import facescan
 
 from scanner.reports.html import MAX_REAL_ROWS, script_json, thumbnail
 

@@ -7,30 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from commands import facescan, read_report
 from conftest import build_red_model, save_image
 from images import bad_files, write_all
-from test_cli import facescan, read_report
 
 from scanner import Scanner, ScanResult
 from scanner.preprocess import PreprocessSpec
 from scanner.walk import Shard
-
-# Ray Data's own DataContext warns about its deprecated settings when it is first used.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
-    """One local Ray for the module (starting one costs seconds); yields its address."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'facescan[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 @pytest.fixture

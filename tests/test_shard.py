@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from commands import facescan, read_report
 from conftest import save_image
-from test_cli import facescan, read_report
 
 from scanner.walk import Shard, walk
 

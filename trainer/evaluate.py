@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from scanner.work import score_crops
 from scanner.preprocess import PreprocessSpec, normalize
+from scanner.work import score_crops
 from trainer import data, metrics, plots
 from trainer.config import TrainConfig, TrainerError
 
