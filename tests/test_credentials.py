@@ -4,6 +4,8 @@ throwaway certificate chain: AI generator, camera, editor; tampered, untrusted, 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -249,6 +251,18 @@ def test_threads_share_the_library(
         "valid",
         None,
     ]
+
+
+def _validation_in_child(data: bytes, trust: TrustSettings) -> str:
+    found = read_credentials(data, "image/jpeg", trust)
+    return f"{found.validation} {found.reason}".strip() if found else "none"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_reads_too(generated: dict[str, bytes], trust: TrustSettings) -> None:
+    assert read(generated["JPEG"], "JPEG", trust).validation == "valid"  # parent's Context made
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(_validation_in_child, (generated["JPEG"], trust)) == "valid"
 
 
 def test_trust_files_are_checked_up_front(tmp_path: Path, pki: Pki) -> None:
