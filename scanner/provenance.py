@@ -90,11 +90,18 @@ def declares_ai(evidence: str | None) -> bool:
     return any(item and item not in NEUTRAL for item in (evidence or "").split(SEPARATOR))
 
 
-def clean(value: object) -> str:
-    """A metadata value fit for a report cell: printable ASCII, no separators, bounded."""
+def clean(value: object, limit: int = MAX_VALUE) -> str:
+    """A metadata value fit for a report cell: printable ASCII, no separators, at most `limit`
+    characters."""
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    text = "".join(c if c.isprintable() and c not in ";=" else " " for c in text[: MAX_VALUE * 4])
-    return " ".join(text.split())[:MAX_VALUE].encode("ascii", "replace").decode()
+    text = "".join(c if c.isprintable() and c not in ";=" else " " for c in text[: limit * 4])
+    return " ".join(text.split())[:limit].encode("ascii", "replace").decode()
+
+
+def has_c2pa_manifest(data: bytes) -> bool:
+    """Whether the bytes hold the start of a C2PA manifest store where metadata lives (one
+    bounded `find` per window): the cheap test before anything parses a manifest."""
+    return next(_c2pa_stores(data), None) is not None
 
 
 def _windows(data: bytes) -> list[bytes]:
@@ -127,15 +134,19 @@ def _packets(window: bytes) -> Iterator[tuple[int, int]]:
         yield start, end
 
 
-def _c2pa(data: bytes, image: Image.Image) -> Iterator[str]:
+def _c2pa_stores(data: bytes) -> Iterator[bytes]:
+    """Each window's bytes from its first C2PA manifest store marker on."""
     for window in _windows(data):
         found = window.find(C2PA_MARK)
-        if found < 0:
-            continue
+        if found >= 0:
+            yield window[found:]
+
+
+def _c2pa(data: bytes, image: Image.Image) -> Iterator[str]:
+    for manifest in _c2pa_stores(data):
         yield "c2pa:manifest"
         # The manifest's c2pa.actions assertion names the digital source type, in CBOR text;
         # XMP packets are cut out so that their claim is not counted twice.
-        manifest = window[found:]
         for start, end in reversed(list(_packets(manifest))):
             manifest = manifest[:start] + manifest[end:]
         if match := _SOURCE_TYPE.search(manifest):
