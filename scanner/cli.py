@@ -1,6 +1,10 @@
 """`facescan PATH... [options]`: the options declared, gathered into a typed `ScanOptions`, and
 handed to `scanner.command.run`, which does the work and decides the exit status.
 
+Scanning is the default command: `facescan PATH...` is `facescan scan PATH...`. Other commands
+(`facescan COMMAND ...`) are named first; a path that happens to be called like a command is
+written `./NAME` or after `--`.
+
 Heavy imports (numpy, Pillow, onnxruntime) happen inside the command, so `--help` and
 `--version` stay fast. Help text is plain (no rich markup), so `[default: ...]`, `facescan[ray]`
 and `a | b` choices print as written.
@@ -9,10 +13,10 @@ and `a | b` choices print as written.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from scanner import engines, reports
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -26,7 +30,13 @@ EPILOG = (
 )
 FORMATS = " | ".join(reports.formats())
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+def _version(value: bool) -> None:
+    if value:
+        from scanner import __version__
+
+        typer.echo(f"facescan {__version__}")
+        raise typer.Exit()
 
 
 class ScanCommand(TyperCommand):
@@ -36,12 +46,44 @@ class ScanCommand(TyperCommand):
         return ["[OPTIONS]", "PATH..."]
 
 
-def _version(value: bool) -> None:
-    if value:
-        from scanner import __version__
+class Commands(TyperGroup):
+    """`scan` unless the first argument names another command; `facescan --help` is the scan
+    command's help followed by the other commands."""
 
-        typer.echo(f"facescan {__version__}")
-        raise typer.Exit()
+    # typer vendors click (typer._click): its types are not public, hence Any.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "--version"):
+            args = ["scan", *args]
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        scan_command = self.commands["scan"]
+        with typer.Context(scan_command, info_name=ctx.info_name) as scan_ctx:
+            scan_command.format_help(scan_ctx, formatter)
+        others = [(name, c.get_short_help_str(80)) for name, c in self.commands.items()]
+        with formatter.section("Commands (facescan COMMAND --help for each)"):
+            formatter.write_dl(others)
+
+
+app = typer.Typer(
+    cls=Commands,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def facescan(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Find AI-generated faces in a pile of photos."""
 
 
 @app.command(cls=ScanCommand, epilog=EPILOG, no_args_is_help=True)
