@@ -219,7 +219,8 @@ FAKE = [
 
 
 def make_audit_set(root: Path) -> Path:
-    """test/ holds the images above (JPEG q95, one PNG); train/ and val/ one image per class."""
+    """test/ holds the images above (JPEG q95, one PNG) and a MANIFEST.csv naming where the real
+    ones came from (a-c "ffhq", d-g "lfw"); train/ and val/ one image per class."""
     for split in ("train", "val"):
         for label in ("real", "fake"):
             (root / split / label).mkdir(parents=True)
@@ -232,6 +233,8 @@ def make_audit_set(root: Path) -> Path:
                 image.save(root / "test" / folder / f"{name}.png")
             else:
                 image.save(root / "test" / folder / f"{name}.jpg", quality=95)
+    rows = [f"test/real/{n}.jpg,{'ffhq' if n < 'd' else 'lfw'}" for n, _, _ in REAL[:-1]]
+    (root / "MANIFEST.csv").write_text("\n".join(["path,generator", *rows, "test/real/g.png,lfw"]))
     return root
 
 
@@ -262,6 +265,11 @@ def test_audit_end_to_end_writes_its_table_json_and_plots(tmp_path: Path) -> Non
     assert real["skin tone (ITA)"]["very light"]["ci95"] == pytest.approx([0.4385, 1.0], abs=1e-4)
     assert {g: e["n"] for g, e in real["image size"].items()} == {"24x24": 5, "32x32": 2}
     assert {g: e["n"] for g, e in real["JPEG quality"].items()} == {"q95": 6, "PNG (not JPEG)": 1}
+    # Within each source: ffhq holds only the flagged very light faces, lfw the others.
+    within = {g: (e["n"], e["flagged"]) for g, e in real["skin tone (ITA), source lfw"].items()}
+    assert within == {"brown": (2, 0), "dark": (2, 0)}
+    assert set(real["skin tone (ITA), source ffhq"]) == {"very light"}
+    assert report["largest_gaps"]["fpr_between_skin_tones_within_a_source"] is None  # n < 10
 
     ai = report["ai"]["groups"]
     assert {g: (e["n"], e["flagged"]) for g, e in ai["pollinations age"].items()} == {

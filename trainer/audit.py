@@ -77,7 +77,7 @@ def audit(
         "threshold": scorer.threshold,
         "unreadable": len(loaded.decoded.failed),
         "dropped_by_kind": loaded.dropped,
-        "face_region": (face_box.__doc__ or face_box.__name__).strip().splitlines()[0],
+        "face_region": (face_box.__doc__ or face_box.__name__).strip().splitlines()[0].rstrip("."),
         "caveat": CAVEAT,
         "min_group": min_group,
         "gap_rule": f"error rate > {RATIO_RULE} x the best group's and 95 % intervals apart",
@@ -87,7 +87,8 @@ def audit(
         },
         "prompt_coverage": prompt_coverage(images.parsed, sdfd_prompts is not None),
     }
-    result.update(breakdowns(flagged, y, images.groups, min_group))
+    groups = {**images.groups, **within_source(images.groups, SKIN_TONE)}
+    result.update(breakdowns(flagged, y, groups, min_group))
     result["largest_gaps"] = headline_gaps(result)
     out = out or evaluate.default_out(model_path, f"audit-{split}")
     write_all(out, result, loaded.decoded.samples, scores, images)
@@ -185,6 +186,20 @@ def quality_groups(paths: list[str], formats: list[str]) -> list[str | None]:
     ]
 
 
+def within_source(groups: Groups, name: str) -> Groups:
+    """Breakdown `name` again inside each source, when there are several: a gap that vanishes
+    within sources is a gap between sources (generators, photo collections), not people."""
+    sources = sorted({s for s in groups["source"] if s is not None})
+    if len(sources) < 2:
+        return {}
+    return {
+        f"{name}, source {source}": [
+            g if s == source else None for g, s in zip(groups[name], groups["source"], strict=True)
+        ]
+        for source in sources
+    }
+
+
 def breakdowns(flagged: np.ndarray, y: np.ndarray, groups: Groups, min_group: int) -> dict:
     """Per class, the rate of every group of every breakdown, and each breakdown's largest gap
     in error rate (real: flagged; ai: missed). "no skin found" is not a skin tone to rank."""
@@ -198,7 +213,7 @@ def breakdowns(flagged: np.ndarray, y: np.ndarray, groups: Groups, min_group: in
                 continue
             tables[breakdown] = {g: r.to_dict() for g, r in rates.items()}
             errors = {g: r if label == 0 else r.complement() for g, r in rates.items()}
-            if breakdown == SKIN_TONE:
+            if breakdown.startswith(SKIN_TONE):
                 errors.pop(NO_SKIN, None)  # not a skin tone: nothing to rank
             gaps[breakdown] = largest_gap(errors, min_group)
         out[name] = {"rate": "false-positive rate" if label == 0 else "recall"}
@@ -213,10 +228,15 @@ def headline_gaps(result: dict[str, Any]) -> dict[str, Any]:
         for name, gap in result["ai"]["gaps"].items()
         if gap and name.split(" ")[0] in PROMPT_SOURCES
     ]
-    widest = max(prompt_gaps, key=lambda item: item[1]["difference"], default=None)
+    within = [
+        (name, gap)
+        for name, gap in result["real"]["gaps"].items()
+        if gap and name.startswith(f"{SKIN_TONE}, source ")
+    ]
     return {
         "fpr_between_skin_tones": result["real"]["gaps"].get(SKIN_TONE),
-        "recall_between_prompt_groups": {"breakdown": widest[0], **widest[1]} if widest else None,
+        "fpr_between_skin_tones_within_a_source": widest(within),
+        "recall_between_prompt_groups": widest(prompt_gaps),
         "exceeding_rule": [
             f"{label}: {name}"
             for label in ("real", "ai")
@@ -224,6 +244,12 @@ def headline_gaps(result: dict[str, Any]) -> dict[str, Any]:
             if gap and gap["exceeds_rule"]
         ],
     }
+
+
+def widest(gaps: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
+    """The gap with the largest difference in error rate, with its breakdown's name."""
+    name, gap = max(gaps, key=lambda item: item[1]["difference"], default=(None, None))
+    return {"breakdown": name, **gap} if gap else None
 
 
 def prompt_coverage(parsed: list[Parsed], have_sdfd_list: bool) -> dict[str, Any]:

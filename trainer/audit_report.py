@@ -35,6 +35,8 @@ def gap_sentence(what: str, gap: dict[str, Any] | None, as_recall: bool) -> str:
     """One line on a gap; for recall the error rates are turned back into recall."""
     if gap is None:
         return f"- {what}: fewer than two groups large enough to compare."
+    if "breakdown" in gap:
+        what += f" ({gap['breakdown']})"
     shown = (lambda e: pct(1 - e)) if as_recall else pct
     ratio = "best group has none" if gap["ratio"] is None else f"{gap['ratio']:.2f}x"
     overlap = "intervals overlap" if gap["intervals_overlap"] else "intervals apart"
@@ -49,7 +51,6 @@ def gap_sentence(what: str, gap: dict[str, Any] | None, as_recall: bool) -> str:
 
 def write_markdown(result: dict[str, Any], path: Path) -> Path:
     overall, gaps = result["overall"], result["largest_gaps"]
-    prompt_gap = gaps["recall_between_prompt_groups"]
     lines = [
         f"# Bias audit: {result['model']} on {result['data']} ({result['split']})",
         "",
@@ -63,14 +64,13 @@ def write_markdown(result: dict[str, Any], path: Path) -> Path:
         "",
         "## Largest gaps",
         "",
+        gap_sentence("FPR between skin tones", gaps["fpr_between_skin_tones"], False),
         gap_sentence(
-            "False-positive rate between skin tones", gaps["fpr_between_skin_tones"], False
+            "FPR between skin tones within one source",
+            gaps["fpr_between_skin_tones_within_a_source"],
+            False,
         ),
-        gap_sentence(
-            f"Recall between prompt groups ({prompt_gap['breakdown'] if prompt_gap else 'none'})",
-            prompt_gap,
-            True,
-        ),
+        gap_sentence("Recall between prompt groups", gaps["recall_between_prompt_groups"], True),
         f"- Breakdowns meeting the rule: {', '.join(gaps['exceeding_rule']) or 'none'}.",
     ]
     for label, rate, short in CLASSES:
