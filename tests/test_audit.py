@@ -285,6 +285,11 @@ def test_audit_end_to_end_writes_its_table_json_and_plots(tmp_path: Path) -> Non
     assert "pollinations ethnicity" not in ai  # no name states one
     assert report["prompt_coverage"]["sdfd"] == {"images": 3, "age": 2, "gender": 3, "ethnicity": 3}
 
+    check = report["ita_by_prompt_ethnicity"]
+    assert set(check) == {"sdfd Black", "sdfd Middle Eastern", "sdfd mixed"}
+    assert check["sdfd Middle Eastern"]["bins"] == {"brown": 1}
+    assert check["sdfd Black"]["median_ita"] == pytest.approx(67.1, abs=2.0)  # the very light patch
+
     markdown = (out / "audit.md").read_text()
     assert "lighting-sensitive proxy" in markdown and "not a person's ethnicity" in markdown
     assert "| very light | 3 | 3 | 100.0 % [43.9 %, 100.0 %] |" in markdown

@@ -86,6 +86,7 @@ def audit(
             "recall": Rate(int(flagged[y == 1].sum()), int((y == 1).sum())).to_dict(),
         },
         "prompt_coverage": prompt_coverage(images.parsed, sdfd_prompts is not None),
+        "ita_by_prompt_ethnicity": ita_by_group(images, [f"{s} ethnicity" for s in PROMPT_SOURCES]),
     }
     groups = {**images.groups, **within_source(images.groups, SKIN_TONE)}
     result.update(breakdowns(flagged, y, groups, min_group))
@@ -250,6 +251,26 @@ def widest(gaps: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
     """The gap with the largest difference in error rate, with its breakdown's name."""
     name, gap = max(gaps, key=lambda item: item[1]["difference"], default=(None, None))
     return {"breakdown": name, **gap} if gap else None
+
+
+def ita_by_group(images: Images, breakdowns: list[str]) -> dict[str, Any]:
+    """Median ITA and skin-tone bins of the AI faces per prompted ethnicity: a check of the
+    proxy on faces whose intended ethnicity is known (the generator may not have complied)."""
+    out: dict[str, Any] = {}
+    for name in breakdowns:
+        members: dict[str, list[int]] = {}
+        for i, group in enumerate(images.groups[name]):
+            if group is not None:
+                members.setdefault(group, []).append(i)
+        for group, idx in sorted(members.items()):
+            angles = [a for a in (images.angles[i] for i in idx) if a is not None]
+            tones = [images.groups[SKIN_TONE][i] for i in idx]
+            out[f"{name.split()[0]} {group}"] = {
+                "n": len(idx),
+                "median_ita": float(np.median(angles)) if angles else None,
+                "bins": {b: tones.count(b) for b in dict.fromkeys(tones)},
+            }
+    return out
 
 
 def prompt_coverage(parsed: list[Parsed], have_sdfd_list: bool) -> dict[str, Any]:

@@ -92,8 +92,24 @@ def write_markdown(result: dict[str, Any], path: Path) -> Path:
         )
     if "note" in coverage:
         lines += ["", coverage["note"]]
+    lines += ita_check_lines(result["ita_by_prompt_ethnicity"])
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def ita_check_lines(check: dict[str, Any]) -> list[str]:
+    """Does the skin-tone proxy follow the ethnicity a face was prompted with?"""
+    if not check:
+        return []
+    tones = [name for name, _ in ITA_BINS] + [NO_SKIN]
+    lines = ["", "## Skin-tone proxy against the prompted ethnicity (AI faces)", ""]
+    lines += ["| prompt group | n | median ITA | " + " | ".join(tones) + " |"]
+    lines.append("|---|---|---|" + "---|" * len(tones))
+    for group, c in sorted(check.items(), key=lambda kv: -(kv[1]["median_ita"] or -999)):
+        median = "n/a" if c["median_ita"] is None else f"{c['median_ita']:.1f}"
+        counts = " | ".join(str(c["bins"].get(t, 0)) for t in tones)
+        lines.append(f"| {group} | {c['n']} | {median} | {counts} |")
+    return lines
 
 
 def write_plots(result: dict[str, Any], out: Path) -> list[Path]:
