@@ -165,6 +165,7 @@ def write_sdfd_prompts(path: Path) -> Path:
     """A prompt list in gebaltso/SDFD's finalPrompts.csv format (no header, quoted ids)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f, quoting=csv.QUOTE_ALL).writerows(SDFD_ROWS)
+        f.write("\n")  # a trailing blank line is not a row
     return path
 
 

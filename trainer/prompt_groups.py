@@ -118,7 +118,9 @@ def read_sdfd_prompts(path: Path) -> dict[tuple[str, str], str]:
         raise TrainerError(f"cannot read the SDFD prompt list {path}: {e}") from None
     prompts = {}
     for line, row in enumerate(rows, 1):
-        key = SDFD_KEY.match(row[0]) if row else None
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line
+        key = SDFD_KEY.match(row[0])
         if not key or len(row) < 2:
             raise TrainerError(
                 f'{path}:{line} is not an SDFD prompt row (want "<prompt-id>,<seed>",<prompt>'
