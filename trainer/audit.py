@@ -28,7 +28,6 @@ from trainer.prompt_groups import prompt_groups, read_sdfd_prompts
 from trainer.skin_tone import NO_SKIN, FaceBox, central_box, ita_bin, skin_ita
 
 SKIN_TONE = "skin tone (ITA)"
-CONDITIONS = (SKIN_TONE, "image size", "JPEG quality", "source")
 ATTRIBUTES = ("age", "gender", "ethnicity")
 PROMPT_SOURCES = ("sdfd", "pollinations")
 MAX_EXACT_GROUPS = 12  # more distinct sizes or qualities than this are grouped in bands
