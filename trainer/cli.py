@@ -233,3 +233,39 @@ def main() -> None:
 
     silence_pillow_warnings()
     sys.exit(app())
+
+
+@app.command()
+def audit(
+    model: Annotated[Path, typer.Argument(help="A RUN folder or an exported .onnx file.")],
+    data: Annotated[Path, typer.Argument(help="Folder in either training layout.")],
+    split: Annotated[
+        str, typer.Option(help="train | val | test | all, or a comma list (val,test).")
+    ] = "test",
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder [beside MODEL: audit-SPLIT].")
+    ] = None,
+    prompts: Annotated[
+        Path | None,
+        typer.Option(help="SDFD prompt list (gebaltso/SDFD finalPrompts.csv) for sdfd_ images."),
+    ] = None,
+    exclude_kind: Annotated[
+        list[str] | None,
+        typer.Option(help="Drop MANIFEST.csv kind (repeatable) [the model's training setting]."),
+    ] = None,
+    include_all: Annotated[bool, typer.Option(help="Drop nothing by kind.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Bias audit: error rates per skin tone, prompt group, size and JPEG quality, with 95 % CIs."""
+
+    def action() -> None:
+        from trainer.audit import audit as run_audit
+
+        if not model.exists():
+            raise TrainerError(f"model not found: {model}")
+        if prompts is not None and not prompts.is_file():
+            raise TrainerError(f"prompt list not found: {prompts}")
+        kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
+        run_audit(model, data, split, out, prompts, kinds)
+
+    _run(action, debug)

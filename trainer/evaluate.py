@@ -120,6 +120,49 @@ def keras_scorer(run: Path) -> Scorer:
     )
 
 
+def is_onnx(model_path: Path) -> bool:
+    return model_path.suffix.lower() == ".onnx"
+
+
+def scorer_for(model_path: Path) -> Scorer:
+    """An exported .onnx file or a RUN folder, told apart by the suffix."""
+    return onnx_scorer(model_path) if is_onnx(model_path) else keras_scorer(model_path)
+
+
+@dataclass
+class Split:
+    """The decoded images of one split (or several, comma-separated) of DATA."""
+
+    decoded: data.Decoded
+    manifest: dict[str, dict[str, str]]
+    dropped: dict[str, int]  # kind -> images left out
+
+
+def load_split(
+    data_dir: Path, split: str, scorer: Scorer, exclude_kind: tuple[str, ...] | None
+) -> Split:
+    """DATA's `split` ("all", a name, or a comma list) split the way the model's training split
+    it, minus excluded kinds, decoded for `scorer`; unreadable images are named and skipped.
+    `exclude_kind` None means: what the model was trained without, where DATA has a manifest."""
+    cfg = scorer.config
+    samples, _ = data.find_samples(data_dir, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    if split != "all":
+        samples = [s for s in samples if s.split in split.split(",")]
+        if not samples:
+            raise TrainerError(f"{data_dir} has no '{split}' split (try --split all)")
+    manifest = data.read_manifest(data_dir)
+    if exclude_kind is None:
+        exclude_kind = cfg.exclude_kind if manifest else ()
+    samples, dropped = data.exclude_kinds(samples, manifest, exclude_kind)
+    if dropped:
+        print(f"left out by kind (as in training; --exclude-kind to change): {dropped}")
+    decoded = data.decode_all(samples, scorer.spec)
+    report_failures(decoded.failed)
+    if not decoded.samples:
+        raise TrainerError(f"no readable images in {data_dir} ({split})")
+    return Split(decoded, manifest, dropped)
+
+
 def evaluate(
     model_path: Path,
     data_dir: Path,
@@ -129,41 +172,32 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score DATA's `split` (or "all") with a run folder or an .onnx file; write the report.
     `exclude_kind` None means: what the model was trained without, where DATA has a manifest."""
-    is_onnx = model_path.suffix.lower() == ".onnx"
-    scorer = onnx_scorer(model_path) if is_onnx else keras_scorer(model_path)
-    cfg, spec, threshold = scorer.config, scorer.spec, scorer.threshold
-    samples, _ = data.find_samples(data_dir, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-    if split != "all":
-        samples = [s for s in samples if s.split == split]
-        if not samples:
-            raise TrainerError(f"{data_dir} has no '{split}' split (try --split all)")
-    manifest = data.read_manifest(data_dir)
-    if exclude_kind is None:
-        exclude_kind = cfg.exclude_kind if manifest else ()
-    samples, dropped = data.exclude_kinds(samples, manifest, exclude_kind)
-    if dropped:
-        print(f"left out by kind (as in training; --exclude-kind to change): {dropped}")
-    decoded = data.decode_all(samples, spec)
-    report_failures(decoded.failed)
-    if not decoded.samples:
-        raise TrainerError(f"no readable images in {data_dir} ({split})")
-    out = out or (model_path.parent if is_onnx else model_path) / f"eval-{split}"
+    scorer = scorer_for(model_path)
+    loaded = load_split(data_dir, split, scorer, exclude_kind)
+    decoded, manifest = loaded.decoded, loaded.manifest
+    out = out or default_out(model_path, f"eval-{split}")
     out.mkdir(parents=True, exist_ok=True)
     y, p = decoded.labels(), scorer.score(decoded.pixels)
     sources = [data.source_of(s, manifest) for s in decoded.samples]
-    result = {
+    report = write_report(out, split, y, p, scorer.threshold, sources)
+    result: dict[str, Any] = {
         "model": str(model_path),
         "data": str(data_dir),
         "split": split,
         "unreadable": len(decoded.failed),
-        "dropped_by_kind": dropped,
-        split: write_report(out, split, y, p, threshold, sources),
+        "dropped_by_kind": loaded.dropped,
+        split: report,
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    (out / "classification_report.txt").write_text(report_text(split, y, p, threshold))
-    print(headline(split, result[split]))
+    (out / "classification_report.txt").write_text(report_text(split, y, p, scorer.threshold))
+    print(headline(split, report))
     print(f"report written to {out}")
     return result
+
+
+def default_out(model_path: Path, name: str) -> Path:
+    """A report folder beside an .onnx file, or inside a RUN folder."""
+    return (model_path.parent if is_onnx(model_path) else model_path) / name
 
 
 def report_failures(failed: list[tuple[str, str]]) -> None:
