@@ -20,6 +20,8 @@ import functools
 import hashlib
 import os
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -100,6 +102,23 @@ def _reader(path: str) -> sqlite3.Connection:
     return connection
 
 
+def retry_while_busy(action: Callable[[], None], seconds: float = BUSY_TIMEOUT_S) -> None:
+    """Run `action`, again after a short pause while SQLite says the database is locked.
+    Switching a new file to WAL mode answers "locked" at once, without waiting for the busy
+    timeout, when another scan is creating the same cache file at that moment."""
+    deadline = time.monotonic() + seconds
+    pause = 0.005
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 class ResultCache:
     """The writer, in the main process: `put` results, `commit` once per batch."""
 
@@ -108,19 +127,22 @@ class ResultCache:
         self.model_sha256 = model_sha256
         try:
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, fast
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise CacheError(
-                    f"cache {path} has schema version {version}, this facescan writes "
-                    f"{SCHEMA_VERSION}: use another --cache file or delete this one"
-                )
-            with self._db:
-                self._db.execute(_CREATE)
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            retry_while_busy(self._set_up)
         except sqlite3.Error as e:
             raise CacheError(f"cannot use {path} as a result cache: {e}") from None
+
+    def _set_up(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, fast
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise CacheError(
+                f"cache {self.path} has schema version {version}, this facescan writes "
+                f"{SCHEMA_VERSION}: use another --cache file or delete this one"
+            )
+        with self._db:
+            self._db.execute(_CREATE)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def reader(self) -> CacheReader:
         return CacheReader(self.path, self.model_sha256)

@@ -89,7 +89,12 @@ def facescan(
 @app.command(cls=ScanCommand, epilog=EPILOG, no_args_is_help=True)
 def scan(
     paths: Annotated[
-        list[Path], typer.Argument(metavar="PATH", help="Folders (walked recursively) or files.")
+        list[Path],
+        typer.Argument(
+            metavar="PATH",
+            readable=False,  # an unreadable file is an error row, not a reason to stop
+            help="Folders (walked recursively) or files.",
+        ),
     ],
     out: Annotated[
         Path | None,
@@ -208,7 +213,7 @@ def scan(
 
 
 def main() -> None:
-    app()
+    app(prog_name="facescan")  # also under `python -m scanner`
 
 
 if __name__ == "__main__":

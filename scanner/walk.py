@@ -17,6 +17,7 @@ Rules (fd/ripgrep style, documented in the README):
 
 from __future__ import annotations
 
+import errno
 import os
 import zlib
 from collections.abc import Iterable, Iterator
@@ -115,7 +116,7 @@ def _walk(
         elif os.path.exists(root):
             yield WalkFile(root)
         elif os.path.islink(root):
-            yield WalkError(root, "broken symbolic link")
+            yield WalkError(root, link_problem(root))
         else:
             yield WalkError(root, "no such file or folder")
 
@@ -154,6 +155,17 @@ def _walk_folder(
             yield item
 
 
+def link_problem(path: str) -> str:
+    """Why a symbolic link leads nowhere: a loop (it points back to itself, directly or through
+    other links) or a missing target."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link loop (the link points back to itself)"
+    return "broken symbolic link"
+
+
 def _classify(entry: os.DirEntry[str], follow: bool) -> str | WalkError | None:
     """'dir', 'file', None (skip) or a WalkError for one directory entry."""
     try:
@@ -161,7 +173,7 @@ def _classify(entry: os.DirEntry[str], follow: bool) -> str | WalkError | None:
             if not follow:
                 return None
             if not os.path.exists(entry.path):
-                return WalkError(entry.path, "broken symbolic link")
+                return WalkError(entry.path, link_problem(entry.path))
         if entry.is_dir(follow_symlinks=follow):
             return "dir"
         if entry.is_file(follow_symlinks=follow):

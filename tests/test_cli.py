@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,9 +16,10 @@ from pathlib import Path
 import pytest
 from commands import facescan, read_report
 from conftest import build_red_model, save_image
-from images import bad_files, good_files, png_bomb, write_all
+from images import bad_files, good_files, png_bomb, png_bytes, write_all
+from PIL import Image
 
-from scanner.preprocess import PreprocessSpec
+from scanner.reports.base import unescape_path
 
 ODD_NAMES = [
     "comma, name.png",
@@ -203,33 +206,224 @@ def test_help_documents_exit_status() -> None:
     assert done.returncode == 0 and "Exit status" in done.stdout and "--exit-zero" in done.stdout
 
 
-@pytest.mark.parametrize("ext", ["csv", "json"])
-def test_ctrl_c_stops_cleanly_with_a_valid_report(tmp_path: Path, ext: str) -> None:
-    # A 512-px input makes each image cost milliseconds, so the scan is still running at Ctrl-C.
-    red_model = build_red_model(tmp_path / "m.onnx", PreprocessSpec(input_size=512))
-    folder = tmp_path / "many"
-    for i in range(1500):
-        save_image(folder / f"{i:04}.png", (i % 256, 0, 0), size=64)
-    out = tmp_path / f"r.{ext}"
-    command = [sys.executable, "-m", "scanner", str(folder), "--model", str(red_model)]
+SIGNALS = {
+    "SIGINT": (signal.SIGINT, 130, "interrupted"),
+    "SIGTERM": (signal.SIGTERM, 143, "terminated"),
+}
+
+
+def scan_blocked_on_a_fifo(
+    tmp_path: Path, out: Path, workers: int
+) -> tuple[subprocess.Popen[str], int]:
+    """A scan of 10 images followed by a named pipe, which blocks the scan until the test opens
+    its other end: the scan is provably still running when the signal is sent."""
+    for i in range(10):
+        save_image(tmp_path / "pile" / f"{i:02}.png", (200, 0, 0))
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    model = build_red_model(tmp_path / "m.onnx")
+    command = [sys.executable, "-m", "scanner", str(tmp_path / "pile"), str(fifo)]
+    options = ["--model", str(model), "--out", str(out), "--workers", str(workers)]
     proc = subprocess.Popen(
-        [*command, "--out", str(out), "--workers", "1", "--batch-size", "1"],
-        stderr=subprocess.PIPE,
-        text=True,
+        [*command, *options, "--batch-size", "1"], stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # wait until rows are being written
-        if ext == "csv" and out.exists() and out.read_text().count("\n") > 5:
-            break
-        if ext == "json" and any(tmp_path.glob(".r.json.*.tmp")):
-            time.sleep(0.2)
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    while True:  # opening the write end succeeds once the scan has opened the pipe to read it
+        try:
+            return proc, os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            assert time.monotonic() < deadline and proc.poll() is None, "the scan never got there"
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+@pytest.mark.parametrize("ext", ["csv", "jsonl", "json", "html"])
+def test_a_signal_ends_the_scan_with_a_valid_report_marked_incomplete(
+    tmp_path: Path, ext: str, name: str
+) -> None:
+    number, code, state = SIGNALS[name]
+    out = tmp_path / f"r.{ext}"
+    proc, pipe = scan_blocked_on_a_fifo(tmp_path, out, workers=1)
+    proc.send_signal(number)  # while the scan waits on the pipe: every image before it is done
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr and "interrupted" in stderr
+    os.close(pipe)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and f"facescan {state}" in stderr
+    assert not list(tmp_path.glob(".r.*.tmp"))  # no temporary file left behind
+    if ext == "html":
+        assert f"{state} (partial report)" in out.read_text(encoding="utf-8")
+        return
     rows = read_report(out)
-    assert 0 < len(rows) < 1500 and all(r["status"] == "ok" for r in rows)
+    assert len(rows) == 10 and all(r["status"] == "ok" for r in rows)
     if ext == "json":
-        assert json.loads(out.read_text())["summary"]["interrupted"] is True
+        summary = json.loads(out.read_text())["summary"]
+        assert (summary["state"], summary["complete"], summary["interrupted"]) == (
+            state, False, True,
+        )  # fmt: skip
+
+
+def test_a_signal_with_decode_threads_busy_still_closes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    proc, pipe = scan_blocked_on_a_fifo(tmp_path, out, workers=2)
+    deadline = time.monotonic() + 60
+    while len(read_report(out)) < 8 and time.monotonic() < deadline:  # the first chunk's rows
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    os.close(pipe)  # the decode thread reading the pipe gets its end and the pool can stop
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert 8 <= len(read_report(out)) <= 11 and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_report_format_follows_the_umask(tmp_path: Path, red_model: Path, umask: int) -> None:
+    save_image(tmp_path / "pile" / "a.png", (200, 0, 0))
+    for ext in ("csv", "json", "jsonl", "html"):
+        out = tmp_path / f"r.{ext}"
+        command = [
+            sys.executable,
+            "-m",
+            "scanner",
+            str(tmp_path / "pile"),
+            "--model",
+            str(red_model),
+        ]
+        done = subprocess.run(
+            [*command, "--out", str(out), "-q"],
+            preexec_fn=lambda: os.umask(umask),  # noqa: PLW1509 (the child's own umask)
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 1, done.stderr
+        assert out.stat().st_mode & 0o777 == 0o666 & ~umask, ext
+
+
+def test_an_unreadable_file_named_on_the_command_line_is_an_error_row(
+    tmp_path: Path, red_model: Path
+) -> None:
+    save_image(tmp_path / "good.png", (200, 0, 0))
+    locked = save_image(tmp_path / "noperm.png", (0, 0, 200))
+    locked.chmod(0)
+    command = [sys.executable, "-m", "scanner", "good.png", "noperm.png", "--model", str(red_model)]
+    command += ["--out", "r.csv"]
+    if os.geteuid() == 0:  # root reads anything: drop the capabilities that let it
+        capsh = shutil.which("capsh")
+        if capsh is None:
+            pytest.skip("running as root without capsh (libcap2-bin) to drop read rights")
+        command = [capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c",
+                   " ".join(shlex.quote(c) for c in command)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr  # flagged good.png; noperm.png an error row
+    rows = {r["path"]: r for r in read_report(tmp_path / "r.csv")}
+    assert rows["good.png"]["status"] == "ok"
+    assert (rows["noperm.png"]["status"], rows["noperm.png"]["error"]) == (
+        "error",
+        "permission denied",
+    )
+
+
+def test_piped_lines_stay_one_per_file_and_name_it_reversibly(
+    tmp_path: Path, red_model: Path
+) -> None:
+    names = [
+        "tab\tname.png",
+        "new\nline.png",
+        "back\\slash.png",
+        "plain.png",
+    ]
+    for name in names:
+        save_image(tmp_path / "pile" / name, (220, 0, 0))
+    done = facescan(tmp_path / "pile", "--model", red_model)
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(names) and all(line.count("\t") == 2 for line in lines)
+    assert {unescape_path(line.split("\t")[2]) for line in lines} == {
+        str(tmp_path / "pile" / n) for n in names
+    }
+
+
+def test_every_row_names_exactly_one_file(tmp_path: Path, red_model: Path) -> None:
+    folder = tmp_path / "pile"
+    folder.mkdir()
+    raw = os.fsencode(folder) + b"/bytes\xff\xfe.png"
+    literal = folder / "bytes\\xff\\xfe.png"  # the escape's characters, as a real name
+    save_image(literal, (220, 0, 0))
+    with open(raw, "wb") as f:
+        f.write(png_bytes(Image.new("RGB", (8, 8), (0, 0, 220))))
+    for ext in ("csv", "jsonl"):
+        out = tmp_path / f"r.{ext}"
+        facescan(folder, "--model", red_model, "--out", out)
+        paths = [r["path"] for r in read_report(out)]
+        assert len(set(paths)) == 2
+        assert {os.fsencode(unescape_path(p)) for p in paths} == {raw, os.fsencode(literal)}
+
+
+def test_the_rate_counts_scored_images_only(tmp_path: Path, red_model: Path) -> None:
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    done = facescan(tmp_path / "bad.jpg", "--model", red_model, "--out", tmp_path / "r.json")
+    assert "1 files, 0 flagged ai, 0 real, 1 errors" in done.stderr and "(-)" in done.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["images_per_second"] == 0
+
+
+def test_a_folder_without_images_warns(tmp_path: Path, red_model: Path) -> None:
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("no photos here")
+    done = facescan(tmp_path / "empty", "--model", red_model)
+    assert done.returncode == 0
+    assert f"warning: no image found in {tmp_path / 'empty'}" in done.stderr
+
+
+def test_ray_engine_without_ray_says_how_to_install_it(tmp_path: Path, red_model: Path) -> None:
+    save_image(tmp_path / "a.png", (0, 0, 0))
+    code = (
+        "import sys\nsys.modules['ray'] = None  # as if Ray were not installed\n"
+        "from scanner.cli import main\nsys.argv = ['facescan', *sys.argv[1:]]\nmain()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "a.png"), "--model", str(red_model),
+         "--engine", "ray"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "--engine ray needs Ray: pip install 'facescan[ray]'" in done.stderr
+    assert "internal error" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--format", "xml", "--out", "r.csv"], "--format 'xml': choose from csv"),
+        (["--batch-size", "0"], "--batch-size must be at least 1 (got 0)"),
+        (["--workers", "0"], "--workers must be at least 1 (got 0)"),
+        (["--threshold", "1.5"], "--threshold must be in 0..1"),
+        (["--shard", "3/2"], "--shard 3/2: I must be in 1..N"),
+    ],
+)
+def test_bad_options_name_the_option(
+    tmp_path: Path, red_model: Path, args: list[str], message: str
+) -> None:
+    save_image(tmp_path / "a.png", (0, 0, 0))
+    done = facescan("a.png", "--model", red_model, *args, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_help_shows_every_options_help_text_whole() -> None:
+    # Help is plain text: rich markup used to eat "[default: ...]", "facescan[ray]" and more.
+    import typer.main
+
+    from scanner.cli import app
+
+    group = typer.main.get_command(app)
+    shown = words(facescan("--help").stdout)
+    for command_name, command in group.commands.items():
+        own = words(facescan(command_name, "--help").stdout)
+        for param in command.params:
+            help_text = getattr(param, "help", None)
+            if help_text:
+                assert words(help_text) in own, (command_name, param.name)
+                if command_name == "scan":
+                    assert words(help_text) in shown, param.name
+    assert "Usage: facescan [OPTIONS] PATH..." in shown and "facescan[ray]" in shown

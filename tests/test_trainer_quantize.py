@@ -86,6 +86,9 @@ def make_dataset(root: Path) -> Path:
 
 
 def test_card_checks_rows_shortcut_and_calibration(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "matplotlib", reason="the card checks draw plots: pip install facescan[train]"
+    )
     from trainer.robustness import TRANSFORMS, model_card_checks
 
     data = make_dataset(tmp_path / "data")

@@ -144,3 +144,17 @@ def test_memory_does_not_grow_with_the_tree(tmp_path: Path) -> None:
     big_count, big_peak = _walk_peak(tmp_path / "big")
     assert (small_count, big_count) == (100, 10_000)
     assert big_peak < small_peak * 1.5 + 64 * 1024
+
+
+def test_a_link_to_itself_is_a_loop_not_a_broken_link(tmp_path: Path) -> None:
+    (tmp_path / "self.jpg").symlink_to(tmp_path / "self.jpg")
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")  # a -> b -> a
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    named = errors(walk([str(tmp_path / n) for n in ("self.jpg", "a.jpg", "gone.jpg")]))
+    assert named[str(tmp_path / "self.jpg")].startswith("symbolic link loop")
+    assert named[str(tmp_path / "a.jpg")].startswith("symbolic link loop")
+    assert named[str(tmp_path / "gone.jpg")] == "broken symbolic link"
+    inside = errors(walk([str(tmp_path)], follow_symlinks=True))  # the same rule in a folder
+    assert inside[str(tmp_path / "self.jpg")].startswith("symbolic link loop")
+    assert inside[str(tmp_path / "gone.jpg")] == "broken symbolic link"
