@@ -1,0 +1,98 @@
+"""Every README code block that can run, runs: Python blocks as they are, and each `facescan` /
+`facescan-train` command line of the shell blocks, in a folder laid out as the README assumes
+(photos/, face.jpg, my.onnx, ...).
+
+Lines that cannot run here are left out by rule, never by hand: installation and build steps
+(`pip`, `make`), cluster set-up (`ray start`), `[...]` option sketches, and commands that need a
+trained run folder or a GPU (`facescan-train train|evaluate|export`, `--provider cuda`): the
+trainer's tests run those commands on generated data.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, build_red_model, save_image
+
+README = REPO / "README.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+NOT_HERE = re.compile(
+    r"^(pip|make|ray start|python3? -m venv)\b|\[--|"
+    r"facescan-train (train|evaluate|export)\b|--provider cuda|facescan serve\b"
+)
+
+
+def blocks(language: str) -> list[str]:
+    return [body for lang, body in FENCE.findall(README.read_text("utf-8")) if lang == language]
+
+
+def command_lines() -> list[str]:
+    """The shell blocks' facescan commands (comments dropped, continuation lines joined)."""
+    lines = []
+    for body in blocks("sh"):
+        for line in body.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line.startswith(("facescan ", "facescan-train ")) and not NOT_HERE.search(line):
+                lines.append(line)
+    return lines
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with what the README's examples name: photos, a model, a tiny data set."""
+    root = tmp_path_factory.mktemp("readme")
+    for i in range(3):
+        save_image(root / "photos" / f"red{i}.jpg", (220, 20, 20), size=64)
+        save_image(root / "photos" / f"blue{i}.png", (20, 20, 220), size=64)
+    save_image(root / "photos" / "thumbs" / "t.jpg", (220, 20, 20))
+    save_image(root / "face.jpg", (200, 150, 120), size=64)
+    save_image(root / "a.jpg", (220, 20, 20))
+    save_image(root / "b.png", (20, 20, 220))
+    save_image(root / "more" / "c.jpg", (20, 220, 20))
+    save_image(root / "uploads" / "u.jpg", (220, 20, 20))
+    for label, colour in (("real", (20, 20, 200)), ("fake", (200, 20, 20))):
+        for i in range(6):
+            save_image(root / "DATA" / label / f"{i}.png", (colour[0] - i, 20, colour[2]))
+    build_red_model(root / "my.onnx")
+    (root / "models").mkdir()
+    shutil.copy(root / "my.onnx", root / "models" / "mine.onnx")
+    return root
+
+
+def test_the_readme_has_runnable_blocks() -> None:
+    assert blocks("python") and len(command_lines()) >= 6
+
+
+@pytest.mark.parametrize("index", range(len(blocks("python"))))
+def test_python_block_runs(sandbox: Path, index: int) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", blocks("python")[index]],
+        cwd=sandbox,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "a README example should show what it computes"
+
+
+@pytest.mark.parametrize("line", command_lines())
+def test_shell_command_runs(sandbox: Path, line: str) -> None:
+    bin_dir = Path(sys.executable).parent  # the console scripts of this environment
+    done = subprocess.run(
+        line,
+        shell=True,
+        cwd=sandbox,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(sandbox)},
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: something was flagged
+    for failure in ("Traceback", "internal error", "no such file", "not found"):
+        assert failure not in done.stderr, done.stderr
