@@ -61,35 +61,13 @@ class ModelSession:
         provider: str = "auto",
         threads: int | None = None,
     ) -> None:
-        import onnxruntime as ort  # deferred: `facescan --help` must not pay for it
-
         self.path = resolve_model(model)
         if not self.path.is_file():
             shipped = self.path.parent == default_model_path().parent
             hint = " (this shipped model is not installed; pass --model)" if shipped else ""
             raise InvalidModelError(f"model file not found: {self.path}{hint}")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle intra-op threads sleep instead of spinning: the decode threads share these cores,
-        # and a spinning thread takes their time. Forcing spinning on made the 2,000-file int8
-        # scan 19 % slower on two cores (1.91 vs 1.61 s); onnxruntime 1.32's default measured
-        # the same as off, but the versions this package allows are not all 1.32.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=_providers(provider, ort)
-            )
-        except ProviderError:
-            raise
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            raise InvalidModelError(f"cannot load model {self.path}: {e}") from None
+        self._session = open_session(self.path, provider, threads)
         self.provider = self._session.get_providers()[0]
-        if provider == "cuda" and self.provider != CUDA:
-            # onnxruntime falls back to CPU when CUDA libraries fail to load; we refuse to.
-            raise ProviderError("CUDA provider failed to initialise (see onnxruntime's log above)")
         props = self._session.get_modelmeta().custom_metadata_map
         self.info = ModelInfo.from_props(props)
         model_input = self._session.get_inputs()[0]
@@ -117,6 +95,35 @@ class ModelSession:
             batch = np.concatenate([batch, np.zeros((short, *batch.shape[1:]), batch.dtype)])
         out = self._session.run([self._output], {self._input: batch})[0]
         return np.asarray(out)[: size - short]
+
+
+def open_session(path: Path, provider: str = "auto", threads: int | None = None) -> Any:
+    """An onnxruntime session on `path` with facescan's options and provider policy (every model
+    facescan runs, the classifier and the face detector, opens through here)."""
+    import onnxruntime as ort  # deferred: `facescan --help` must not pay for it
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle intra-op threads sleep instead of spinning: the decode threads share these cores,
+    # and a spinning thread takes their time. Forcing spinning on made the 2,000-file int8
+    # scan 19 % slower on two cores (1.91 vs 1.61 s); onnxruntime 1.32's default measured
+    # the same as off, but the versions this package allows are not all 1.32.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=_providers(provider, ort)
+        )
+    except ProviderError:
+        raise
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        raise InvalidModelError(f"cannot load model {path}: {e}") from None
+    if provider == "cuda" and session.get_providers()[0] != CUDA:
+        # onnxruntime falls back to CPU when CUDA libraries fail to load; we refuse to.
+        raise ProviderError("CUDA provider failed to initialise (see onnxruntime's log above)")
+    return session
 
 
 def _providers(requested: str, ort: Any) -> list[str]:
