@@ -151,7 +151,7 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     y, p = decoded.labels(), scorer.score(decoded.pixels)
     sources = [data.source_of(s, manifest) for s in decoded.samples]
-    result = {
+    result: dict[str, Any] = {
         "model": str(model_path),
         "data": str(data_dir),
         "split": split,

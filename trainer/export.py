@@ -22,8 +22,10 @@ from trainer.config import TrainConfig, TrainerError
 from trainer.evaluate import keras_logits, load_run, onnx_scores
 
 PARITY_LIMIT = 1e-4
-HEADLINE = ("n", "loss", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision")
-HEADLINE += ("tpr_at_1pct_fpr", "confusion_matrix", "by_source")
+HEADLINE = (
+    *("n", "loss", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision"),
+    *("tpr_at_1pct_fpr", "confusion_matrix", "by_source"),
+)
 
 
 def model_info(record: dict[str, Any], run: Path) -> ModelInfo:

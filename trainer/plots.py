@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -67,7 +68,7 @@ def pr(y: np.ndarray, p: np.ndarray, path: Path, title: str = "") -> Path:
 
 def score_histogram(y: np.ndarray, p: np.ndarray, threshold: float, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    bins = np.linspace(0, 1, 41)
+    bins = np.linspace(0, 1, 41).tolist()
     for k, name in enumerate(LABELS):
         ax.hist(p[y == k], bins=bins, alpha=0.6, label=f"{name} ({int(np.sum(y == k))})")
     ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3f}")
@@ -91,7 +92,7 @@ def bars(counts: dict[str, dict[str, int]], path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def histograms(values: dict[str, list[float]], path: Path, title: str, xlabel: str) -> Path:
+def histograms(values: Mapping[str, Sequence[float]], path: Path, title: str, xlabel: str) -> Path:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, v in values.items():
         ax.hist(v, bins=30, alpha=0.6, label=f"{name} ({len(v)})")

@@ -203,7 +203,7 @@ def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
         f"data: {record['counts']} (fingerprint {record['fingerprint'][:12]}); model {cfg.arch}: "
         f"{model_info['parameters']:,} parameters, {model_info['gflops_per_image']} GFLOP/image"
     )
-    config = {
+    config: dict[str, Any] = {
         "settings": cfg.to_dict(),
         "preprocess": cfg.spec().to_dict(),
         "data": record,
