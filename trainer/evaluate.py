@@ -16,7 +16,7 @@ import numpy as np
 
 from scanner.pipeline import score_images
 from scanner.preprocess import PreprocessSpec, normalize
-from trainer import data, metrics, plots
+from trainer import data, metrics, plots, tfenv
 from trainer.config import TrainConfig, TrainerError
 
 EVAL_BATCH = 32
@@ -52,6 +52,7 @@ def load_run(run: Path) -> tuple[Any, dict[str, Any]]:
         raise TrainerError(
             f"{config_path} is incomplete or corrupt (did training finish?)"
         ) from None
+    tfenv.load()
     import keras
 
     try:

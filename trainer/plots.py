@@ -10,10 +10,16 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from trainer import metrics  # noqa: E402
 
 LABELS = ("real", "ai")
+CURVE_LABELS = {
+    "loss": "binary cross-entropy",
+    "accuracy": "accuracy at p = 0.5",
+    "auc": "ROC-AUC",
+}
 
 
 def _save(fig, path: Path) -> Path:
@@ -23,16 +29,20 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def curves(history: dict[str, list[float]], path: Path) -> Path:
-    """Loss, accuracy and ROC-AUC per epoch, train and val side by side."""
+def curves(history: dict[str, list[float]], path: Path, best_epoch: int | None = None) -> Path:
+    """Loss, accuracy and ROC-AUC per epoch, train and val, with the epoch whose weights were
+    kept marked."""
     names = [m for m in ("loss", "accuracy", "auc") if m in history or f"val_{m}" in history]
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         for key, style in ((name, "-o"), (f"val_{name}", "-s")):
             if key in history:
                 ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
-        ax.set(xlabel="epoch", title=name)
-        ax.legend()
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle=":", label=f"best (epoch {best_epoch})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel="epoch", ylabel=CURVE_LABELS[name], title=name)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 
