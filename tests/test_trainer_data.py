@@ -161,3 +161,60 @@ def test_reducing_gap_reaches_the_spec_the_model_is_exported_with() -> None:
 
     assert TrainConfig().spec().reducing_gap == 0.0
     assert TrainConfig().override({"reducing_gap": "1.0"}).spec().reducing_gap == 1.0
+
+
+def test_images_are_found_by_the_scanners_walker(tmp_path: Path) -> None:
+    root = make_faces(tmp_path / "data", per_class=2, splits=(), names=("real", "fake"))
+    (root / "real" / "notes.txt").write_text("not an image")  # not an image extension
+    (root / "real" / "deep" / ".hidden").mkdir(parents=True)
+    (root / "real" / "real_0.jpg").rename(root / "real" / "deep" / ".hidden" / "UPPER.JPG")
+    elsewhere = make_faces(tmp_path / "elsewhere", per_class=1, splits=(), names=("fake",))
+    (root / "fake" / "linked").symlink_to(elsewhere / "fake")  # followed, entered once
+    (root / "fake" / "linked" / "loop").symlink_to(root / "fake")
+    samples, _ = data.find_samples(root)
+    assert [(s.rel, s.label) for s in samples] == [
+        ("fake/fake_0.jpg", 1),
+        ("fake/fake_1.jpg", 1),
+        ("fake/linked/fake_0.jpg", 1),
+        ("real/deep/.hidden/UPPER.JPG", 0),
+        ("real/real_1.jpg", 0),
+    ]
+    (root / "real" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with pytest.raises(TrainerError, match=r"1 path\(s\) under .*real cannot be read .*gone.jpg"):
+        data.find_samples(root)
+
+
+def test_decode_pool_is_sized_by_the_scanners_core_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+
+    class Pool(data.ThreadPoolExecutor):
+        def __init__(self, workers: int) -> None:
+            sizes.append(workers)
+            super().__init__(workers)
+
+    monkeypatch.setattr(data, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(data, "available_cores", lambda: 3)
+    samples, _ = data.find_samples(make_faces(tmp_path, per_class=1))
+    data.decode_all(samples, PreprocessSpec())
+    data.decode_all(samples, PreprocessSpec(), workers=2)
+    assert sizes == [3, 2]
+
+
+def test_settings_that_cannot_work_are_named() -> None:
+    assert TrainConfig().problems() == []
+    bad = TrainConfig().override(
+        {"epochs": 0, "batch_size": 1, "lr": 5, "val_fraction": 0.6, "test_fraction": 0.5}
+        | {"p_flip": 2, "rescale": "0.5", "jpeg_quality": "90,50", "enabled": "flip,warp"}
+    )
+    assert bad.problems() == [
+        "--epochs 0: must be 1 to 1000",
+        "--batch-size 1: must be 2 to 1024",
+        "--lr 5: must be above 0 and at most 1",
+        "val_fraction + test_fraction must leave images to train on (< 1)",
+        "unknown augmentation(s) warp (flip, brightness, contrast, rescale, jpeg, blur)",
+        "p_flip 2.0: a probability, 0 to 1",
+        "rescale=0.5: needs low,high with 0 < low <= high",
+        "jpeg_quality=90,50: needs 1 <= low <= high <= 100",
+    ]

@@ -63,9 +63,7 @@ class Augment:
         if len(rescale) != 2 or not 0 < rescale[0] <= rescale[1]:
             found.append(f"rescale={_listed(rescale)}: needs low,high with 0 < low <= high")
         if len(quality) != 2 or not 1 <= quality[0] <= quality[1] <= 100:
-            found.append(
-                f"jpeg_quality={_listed(quality)}: needs low,high, 1 <= low <= high <= 100"
-            )
+            found.append(f"jpeg_quality={_listed(quality)}: needs 1 <= low <= high <= 100")
         if self.blur_radius < 0:
             found.append(f"blur_radius {self.blur_radius}: must be 0 or more")
         return found
