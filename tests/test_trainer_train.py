@@ -81,7 +81,7 @@ def keras_scores(run: Path, paths: list[Path]) -> np.ndarray:
 def test_run_folder_holds_model_config_metrics_and_plots(run: Path) -> None:
     for name in ["model.keras", "config.json", "history.csv", "metrics.json", "splits.csv"] + [
         "classification_report.txt", "curves.png", "confusion_test.png", "roc_val.png",
-        "pr_test.png", "scores_test.png",
+        "pr_test.png", "scores_val.png", "scores_test.png", "sources_val.png", "sources_test.png",
     ]:  # fmt: skip
         assert (run / name).is_file(), name
     config = json.loads((run / "config.json").read_text())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -193,11 +194,25 @@ def exclude_kinds(
 
 
 def source_of(sample: Sample, manifest: dict[str, dict[str, str]]) -> str:
-    """The per-source key of the metrics breakdown: the manifest's generator, or where the file
-    came from when the generator is unknown (real photos usually have none)."""
+    """The per-source key of the metrics breakdown, always a short readable name: the manifest's
+    generator (`stylegan`, `ffhq`, `lfw`), or, when it is unknown (real photos often have none),
+    where the file came from: a `source` column, else the first word of `origin_dataset`
+    ("CIPLAB Real and Fake ..." -> `ciplab`), else the repository name of `source_repo`."""
     row = manifest.get(sample.rel, {})
-    keys = ("generator", "source", "source_repo", "origin_dataset")
-    return next((row[k] for k in keys if row.get(k) not in (None, "", "unknown")), "unknown")
+    known = {k: v.strip() for k, v in row.items() if v and v.strip().lower() != "unknown"}
+    if "generator" in known:
+        return known["generator"].lower()
+    if "source" in known:
+        return known["source"].lower()
+    if "origin_dataset" in known:
+        return _short_name(known["origin_dataset"].split()[0])
+    if "source_repo" in known:
+        return _short_name(known["source_repo"].rstrip("/").split("/")[-1])
+    return "unknown"
+
+
+def _short_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9.+-]+", "-", text.lower()).strip("-") or "unknown"
 
 
 def decode_each(
