@@ -3,7 +3,9 @@
 Importing TensorFlow writes CUDA probing, absl and oneDNN notes straight to file descriptor 2
 from C++ (TF_CPP_MIN_LOG_LEVEL does not reach the lines written before absl is initialised), so
 the import runs with descriptor 2 pointed at a temporary file: dropped when the import works,
-replayed on stderr when it fails (then it may explain why). `--debug` shows everything.
+replayed on stderr when it fails (then it may explain why). `--debug` shows everything. Python
+callers that never call `configure` get the quiet import too, but their environment is left as
+it is.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ import json
 import math
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from scanner.preprocess import PreprocessSpec
 from trainer import data, files, metrics, plots, tfenv
 from trainer.config import CheckFailed, TrainConfig, TrainerError
 from trainer.evaluate import headline, keras_logits, report_failures, report_text, write_report
@@ -225,17 +225,15 @@ def calibrate(logits: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 
 def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
+    """Fit on cfg.data and write the run to `out`; the val/test metrics. TrainerError when it
+    cannot run, CheckFailed (after writing the run) when calibration found no signal."""
+    check_run_dir(out, force)  # before the seconds TensorFlow takes to import
     tfenv.load()
     check_config(cfg)
-    check_run_dir(out, force)
-    started = time.time()
+    started = datetime.datetime.now(datetime.timezone.utc)
     decoded, record, manifest = load_data(cfg)
     out.mkdir(parents=True, exist_ok=True)  # only now: a bad DATA leaves no empty RUN behind
-    with open(out / "splits.csv", "w", newline="") as f:  # the exact split, for reproduction
-        csv.writer(f).writerows(
-            [("split", "label", "path")]
-            + [(s.split, data.LABELS[s.label], s.rel) for s in decoded.samples]
-        )
+    write_splits(decoded, out / "splits.csv")
     model_info = describe_model(cfg)
     print(
         f"data: {record['counts']} (fingerprint {record['fingerprint'][:12]}); model {cfg.arch}: "
@@ -246,10 +244,52 @@ def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
     write_history(history, out / "history.csv")
     plots.curves(history, out / "curves.png", best["best_epoch"])
 
-    spec = cfg.spec()
     val = decoded.subset("val")
-    val_logits = keras_logits(model, val.pixels, spec)
+    val_logits = keras_logits(model, val.pixels, cfg.spec())
     calibration = calibrate(val_logits, val.labels())
+    results = report(model, decoded, cfg.spec(), calibration, manifest, out)
+    config: dict[str, Any] = {
+        "settings": cfg.to_dict(),
+        "preprocess": cfg.spec().to_dict(),
+        "data": record,
+        "model": model_info,
+        "versions": versions(),
+        "created": started.isoformat(timespec="seconds"),
+        "calibration": calibration,
+        **best,
+        "epochs_run": len(history.get("loss", [])),
+        "training_seconds": round(
+            (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 1
+        ),
+    }
+    files.write_text(out / "config.json", json.dumps(config, indent=2))
+    print(
+        f"run written to {out} (best val ROC-AUC {best['best_val_auc']:.4f} at epoch "
+        f"{best['best_epoch']}, temperature {calibration['temperature']:.3f}, threshold "
+        f"{calibration['threshold']:.4f})"
+    )
+    check_calibration(calibration, results["val"])
+    return results
+
+
+def write_splits(decoded: data.Decoded, path: Path) -> None:
+    """The exact split, for reproduction."""
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(
+            [("split", "label", "path")]
+            + [(s.split, data.LABELS[s.label], s.rel) for s in decoded.samples]
+        )
+
+
+def report(
+    model: Any,
+    decoded: data.Decoded,
+    spec: PreprocessSpec,
+    calibration: dict[str, Any],
+    manifest: dict[str, dict[str, str]],
+    out: Path,
+) -> dict[str, Any]:
+    """Val and test metrics, plots, metrics.json and classification_report.txt in `out`."""
     temperature, threshold = calibration["temperature"], calibration["threshold"]
     results: dict[str, Any] = {"threshold": threshold, "threshold_rule": metrics.THRESHOLD_RULE}
     results["temperature"] = temperature
@@ -259,32 +299,13 @@ def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
         if not part.samples:
             continue
         y = part.labels()
-        logits = val_logits if split == "val" else keras_logits(model, part.pixels, spec)
-        p = metrics.calibrated(logits, temperature)
+        p = metrics.calibrated(keras_logits(model, part.pixels, spec), temperature)
         sources = [data.source_of(s, manifest) for s in part.samples]
         results[split] = write_report(out, split, y, p, threshold, sources)
         texts.append(report_text(split, y, p, threshold))
         print(headline(split, results[split]))
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     (out / "classification_report.txt").write_text("\n".join(texts))
-    config: dict[str, Any] = {
-        "settings": cfg.to_dict(),
-        "preprocess": spec.to_dict(),
-        "data": record,
-        "model": model_info,
-        "versions": versions(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "calibration": calibration,
-        **best,
-        "epochs_run": len(history.get("loss", [])),
-        "training_seconds": round(time.time() - started, 1),
-    }
-    files.write_text(out / "config.json", json.dumps(config, indent=2))
-    print(
-        f"run written to {out} (best val ROC-AUC {best['best_val_auc']:.4f} at epoch "
-        f"{best['best_epoch']}, temperature {temperature:.3f}, threshold {threshold:.4f})"
-    )
-    check_calibration(calibration, results["val"])
     return results
 
 
