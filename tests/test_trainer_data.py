@@ -1,64 +1,16 @@
-"""Finding, labelling, splitting, filtering and decoding training data (no TensorFlow needed).
-
-`make_faces` also serves the other trainer tests: tiny JPEGs where "ai" is noisy and "real" is
-smooth, so even a one-epoch model has something to learn.
-"""
+"""Finding, labelling, splitting, filtering and decoding training data (no TensorFlow needed)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from faces import make_faces
 
 from scanner.preprocess import PreprocessSpec
 from trainer import data
 from trainer.config import TrainConfig, TrainerError, parse_settings
-
-
-def face(label: str, seed: int) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    side = int(rng.integers(36, 57))
-    if label in ("fake", "ai", "generated"):
-        pixels = rng.integers(0, 256, (side, side, 3))
-    else:
-        ramp = np.linspace(0, 255, side)[None, :, None] * rng.uniform(0.5, 1, 3)
-        pixels = ramp + rng.normal(0, 4, (side, side, 3))
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-
-
-def make_faces(
-    root: Path,
-    per_class: int = 10,
-    splits: tuple[str, ...] = ("train", "val", "test"),
-    names: tuple[str, str] = ("real", "fake"),
-    manifest: bool = False,
-) -> Path:
-    """DATA/{split}/{real,fake}/*.jpg (or flat DATA/{real,fake} when splits is empty); fakes
-    alternate between an ai generator and photoshop (kind=manipulated) in the MANIFEST.csv."""
-    rows = []
-    seed = 0
-    for split in splits or ("",):
-        for name in names:
-            for i in range(per_class):
-                seed += 1
-                rel = Path(split, name, f"{name}_{i}.jpg")
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                face(name, seed).save(root / rel, quality=90)
-                ai = name != names[0]
-                kind = ("manipulated" if i % 3 == 2 else "ai-generated") if ai else "real"
-                generator = {"manipulated": "photoshop", "ai-generated": "stylegan"}.get(
-                    kind, "ffhq"
-                )
-                rows.append({"path": rel.as_posix(), "kind": kind, "generator": generator})
-    if manifest:
-        with open(root / "MANIFEST.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, ["path", "kind", "generator"])
-            writer.writeheader()
-            writer.writerows(rows)
-    return root
 
 
 def test_split_layout_labels_and_splits(tmp_path: Path) -> None:
@@ -209,3 +161,60 @@ def test_reducing_gap_reaches_the_spec_the_model_is_exported_with() -> None:
 
     assert TrainConfig().spec().reducing_gap == 0.0
     assert TrainConfig().override({"reducing_gap": "1.0"}).spec().reducing_gap == 1.0
+
+
+def test_images_are_found_by_the_scanners_walker(tmp_path: Path) -> None:
+    root = make_faces(tmp_path / "data", per_class=2, splits=(), names=("real", "fake"))
+    (root / "real" / "notes.txt").write_text("not an image")  # not an image extension
+    (root / "real" / "deep" / ".hidden").mkdir(parents=True)
+    (root / "real" / "real_0.jpg").rename(root / "real" / "deep" / ".hidden" / "UPPER.JPG")
+    elsewhere = make_faces(tmp_path / "elsewhere", per_class=1, splits=(), names=("fake",))
+    (root / "fake" / "linked").symlink_to(elsewhere / "fake")  # followed, entered once
+    (root / "fake" / "linked" / "loop").symlink_to(root / "fake")
+    samples, _ = data.find_samples(root)
+    assert [(s.rel, s.label) for s in samples] == [
+        ("fake/fake_0.jpg", 1),
+        ("fake/fake_1.jpg", 1),
+        ("fake/linked/fake_0.jpg", 1),
+        ("real/deep/.hidden/UPPER.JPG", 0),
+        ("real/real_1.jpg", 0),
+    ]
+    (root / "real" / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    with pytest.raises(TrainerError, match=r"1 path\(s\) under .*real cannot be read .*gone.jpg"):
+        data.find_samples(root)
+
+
+def test_decode_pool_is_sized_by_the_scanners_core_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+
+    class Pool(data.ThreadPoolExecutor):
+        def __init__(self, workers: int) -> None:
+            sizes.append(workers)
+            super().__init__(workers)
+
+    monkeypatch.setattr(data, "ThreadPoolExecutor", Pool)
+    monkeypatch.setattr(data, "available_cores", lambda: 3)
+    samples, _ = data.find_samples(make_faces(tmp_path, per_class=1))
+    data.decode_all(samples, PreprocessSpec())
+    data.decode_all(samples, PreprocessSpec(), workers=2)
+    assert sizes == [3, 2]
+
+
+def test_settings_that_cannot_work_are_named() -> None:
+    assert TrainConfig().problems() == []
+    bad = TrainConfig().override(
+        {"epochs": 0, "batch_size": 1, "lr": 5, "val_fraction": 0.6, "test_fraction": 0.5}
+        | {"p_flip": 2, "rescale": "0.5", "jpeg_quality": "90,50", "enabled": "flip,warp"}
+    )
+    assert bad.problems() == [
+        "--epochs 0: must be 1 to 1000",
+        "--batch-size 1: must be 2 to 1024",
+        "--lr 5: must be above 0 and at most 1",
+        "val_fraction + test_fraction must leave images to train on (< 1)",
+        "unknown augmentation(s) warp (flip, brightness, contrast, rescale, jpeg, blur)",
+        "p_flip 2.0: a probability, 0 to 1",
+        "rescale=0.5: needs low,high with 0 < low <= high",
+        "jpeg_quality=90,50: needs 1 <= low <= high <= 100",
+    ]

@@ -54,7 +54,7 @@ def test_quantize_command_reports_bad_input(tmp_path: Path) -> None:
         str(tmp_path / "o.onnx"),
     ]
     done = subprocess.run(command, capture_output=True, text=True)
-    assert done.returncode == 1 and "model not found" in done.stderr
+    assert done.returncode == 2 and "model not found" in done.stderr  # cannot run
 
 
 def make_dataset(root: Path) -> Path:

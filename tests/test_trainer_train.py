@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,7 @@ pytest.importorskip(
     "tensorflow", reason="the trainer needs TensorFlow: pip install facescan[train]"
 )
 
-from test_trainer_data import make_faces  # noqa: E402
+from faces import make_faces  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from scanner.decode import load  # noqa: E402
@@ -25,9 +27,18 @@ from scanner.metadata import ModelInfo  # noqa: E402
 from scanner.preprocess import PreprocessSpec  # noqa: E402
 from scanner.session import ModelSession  # noqa: E402
 from trainer import export as export_module  # noqa: E402
+from trainer import files  # noqa: E402
 from trainer.cli import app  # noqa: E402
+from trainer.config import CheckFailed  # noqa: E402
 from trainer.evaluate import keras_scorer  # noqa: E402
+from trainer.metrics import roc_auc  # noqa: E402
+from trainer.train import calibrate, check_calibration  # noqa: E402
 
+# What TensorFlow, absl and CUDA write at start-up: glog-style "I0000 00:00:..." lines, absl's
+# pre-initialisation banner, oneDNN notes, CUDA probing and Python absl warnings.
+TF_NOISE = re.compile(
+    r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|TF_ENABLE_ONEDNN_OPTS|cuInit|cuda|^WARNING:absl"
+)
 TINY = ["--epochs", "1", "--image-size", "32", "--batch-size", "8"]
 FACESCAN = [sys.executable, "-c", "from scanner.cli import main; main()"]
 
@@ -39,15 +50,17 @@ def cli(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_faces(tmp_path_factory.mktemp("faces"), per_class=12, manifest=True)
+    return make_faces(tmp_path_factory.mktemp("faces"), per_class=15, manifest=True)
 
 
 @pytest.fixture(scope="module")
 def run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "run"
-    code, output = cli("train", data_dir, "--out", out, *TINY, "--exclude-kind", "manipulated")
+    code, output = cli(
+        "train", data_dir, "--out", out, *TINY, "--epochs", "3", "--exclude-kind", "manipulated"
+    )
     assert code == 0, output
-    assert "GFLOP/image" in output and "test: n=20" in output
+    assert "GFLOP/image" in output and "test: n=25" in output
     return out
 
 
@@ -68,12 +81,12 @@ def keras_scores(run: Path, paths: list[Path]) -> np.ndarray:
 def test_run_folder_holds_model_config_metrics_and_plots(run: Path) -> None:
     for name in ["model.keras", "config.json", "history.csv", "metrics.json", "splits.csv"] + [
         "classification_report.txt", "curves.png", "confusion_test.png", "roc_val.png",
-        "pr_test.png", "scores_test.png",
+        "pr_test.png", "scores_val.png", "scores_test.png", "sources_val.png", "sources_test.png",
     ]:  # fmt: skip
         assert (run / name).is_file(), name
     config = json.loads((run / "config.json").read_text())
-    assert config["settings"]["epochs"] == 1 and config["settings"]["image_size"] == 32
-    assert config["data"]["dropped_by_kind"] == {"manipulated": 12}
+    assert config["settings"]["epochs"] == 3 and config["settings"]["image_size"] == 32
+    assert config["data"]["dropped_by_kind"] == {"manipulated": 15}
     assert len(config["data"]["fingerprint"]) == 64
     assert config["model"]["macs_per_image"] > 0 and "tensorflow" in config["versions"]
     assert "balanced accuracy" in config["calibration"]["threshold_rule"]
@@ -86,6 +99,23 @@ def test_run_folder_holds_model_config_metrics_and_plots(run: Path) -> None:
         assert set(result[split]["by_source"]) == {"ffhq", "stylegan"}
     header = (run / "history.csv").read_text().splitlines()[0].split(",")
     assert {"epoch", "loss", "accuracy", "auc", "val_loss", "val_auc"} <= set(header)
+
+
+def test_config_holds_the_best_epoch_and_the_checkpoint_is_that_epoch(run: Path) -> None:
+    config = json.loads((run / "config.json").read_text())
+    with open(run / "history.csv", newline="") as f:
+        val_auc = [float(row["val_auc"]) for row in csv.DictReader(f)]
+    assert config["epochs_run"] == len(val_auc) == 3
+    assert config["best_val_auc"] == max(val_auc)
+    assert config["best_epoch"] == 1 + val_auc.index(max(val_auc))
+    # The saved model is the best epoch's: it ranks val exactly as that epoch did.
+    with open(run / "splits.csv", newline="") as f:
+        samples = [s for s in csv.DictReader(f) if s["split"] == "val"]
+    data_dir = Path(config["settings"]["data"])
+    y = np.array([s["label"] == "ai" for s in samples])
+    p = keras_scores(run, [data_dir / s["path"] for s in samples])
+    assert roc_auc(y, p) == pytest.approx(config["best_val_auc"], abs=1e-9)
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no temp files
 
 
 def test_export_writes_the_model_info_and_passes_parity(run: Path, onnx_model: Path) -> None:
@@ -103,6 +133,8 @@ def test_export_writes_the_model_info_and_passes_parity(run: Path, onnx_model: P
     assert info.extra["training"]["data_fingerprint"] == config["data"]["fingerprint"]
     assert set(info.extra["metrics"]) == {"val", "test"}
     assert info.extra["training"]["settings"]["arch"] == "lean"
+    for key in ("best_val_auc", "best_epoch", "epochs_run"):
+        assert info.extra["training"][key] == config[key], key
     assert "tensorflow" in info.extra["versions"]
 
 
@@ -117,7 +149,7 @@ def test_facescan_scores_exactly_as_keras(run: Path, onnx_model: Path, data_dir:
     assert done.returncode == 0, done.stderr
     with open(report, newline="") as f:
         rows = sorted(csv.DictReader(f), key=lambda r: r["path"])
-    assert len(rows) == 24 and all(r["status"] == "ok" for r in rows)
+    assert len(rows) == 30 and all(r["status"] == "ok" for r in rows)
     expected = keras_scores(run, [Path(r["path"]) for r in rows])
     np.testing.assert_allclose([float(r["score"]) for r in rows], expected, rtol=0, atol=1e-4)
 
@@ -130,7 +162,7 @@ def test_evaluate_gives_the_same_metrics_from_keras_and_onnx(
     code, output = cli("evaluate", onnx_model, data_dir, "--out", tmp_path / "o")
     assert code == 0, output
     k_all = json.loads((tmp_path / "k" / "metrics.json").read_text())
-    assert k_all["dropped_by_kind"] == {"manipulated": 4}  # as in training, by default
+    assert k_all["dropped_by_kind"] == {"manipulated": 5}  # as in training, by default
     k = k_all["test"]
     o = json.loads((tmp_path / "o" / "metrics.json").read_text())["test"]
     assert k["confusion_matrix"] == o["confusion_matrix"]
@@ -141,13 +173,24 @@ def test_evaluate_gives_the_same_metrics_from_keras_and_onnx(
 def test_flat_layout_with_crops_trains_and_exports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data_dir = make_faces(tmp_path / "flat", per_class=12, splits=(), names=("human", "ai"))
+    written: list[str] = []
+    atomic_write = files.atomic_write
+
+    def spy(target: Path, write: object) -> None:
+        written.append(target.name)
+        atomic_write(target, write)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files, "atomic_write", spy)
+    # 34 per class split 40/30/30: 10 of each class in val and test, the least train accepts.
+    data_dir = make_faces(tmp_path / "flat", per_class=34, splits=(), names=("human", "ai"))
     run = tmp_path / "run"
     code, output = cli(
         "train", data_dir, "--out", run, *TINY, "--preprocess", "crop", "--crop-grid", "2",
         "--seed", "5", "--augment", "flip,jpeg", "--set", "p_jpeg=0.9",
+        "--set", "val_fraction=0.3", "--set", "test_fraction=0.3",
     )  # fmt: skip
     assert code == 0, output
+    assert sorted(written) == ["config.json", "model.keras"]  # each once, whole
     config = json.loads((run / "config.json").read_text())
     assert (config["data"]["layout"], config["data"]["seed"]) == ("flat", 5)
     assert config["settings"]["augment"]["p_jpeg"] == 0.9
@@ -163,29 +206,77 @@ def test_flat_layout_with_crops_trains_and_exports(
     before = (tmp_path / "m.onnx").read_bytes()
     monkeypatch.setattr(export_module, "PARITY_LIMIT", -1.0)
     code, output = cli("export", run, "--out", tmp_path / "m.onnx")
-    assert code == 1 and "export refused" in output
+    assert code == 1 and "export refused" in output  # a check failed
     assert (tmp_path / "m.onnx").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flat", "m.onnx", "run"]
 
 
-def test_bad_input_is_one_clear_line_and_exit_1(run: Path, data_dir: Path, tmp_path: Path) -> None:
+def test_a_command_that_cannot_run_is_one_clear_line_and_exit_2(
+    run: Path, data_dir: Path, tmp_path: Path
+) -> None:
     one_class = make_faces(tmp_path / "one", per_class=2, splits=(), names=("real",))
     broken = tmp_path / "broken_run"
     shutil.copytree(run, broken)
     (broken / "model.keras").write_bytes(b"not a zip")
+    train = ["train", data_dir, "--out", tmp_path / "new"]
     cases = {
         "exists and is not empty (pass --force": ["train", data_dir, "--out", run, *TINY],
-        "DATA folder not found": ["train", tmp_path / "nope", "--out", tmp_path / "r1"],
-        "class 'ai' has no folder": ["train", one_class, "--out", tmp_path / "r2"],
-        "unknown --arch 'vgg'": ["train", data_dir, "--out", tmp_path / "r3", "--arch", "vgg"],
+        "DATA folder not found": ["train", tmp_path / "nope", "--out", tmp_path / "new"],
+        "class 'ai' has no folder": ["train", one_class, "--out", tmp_path / "new"],
+        "unknown --arch 'vgg'": [*train, "--arch", "vgg"],
         "cannot load checkpoint": ["export", broken, "--out", tmp_path / "m.onnx"],
         "is not a training run": ["export", tmp_path, "--out", tmp_path / "m.onnx"],
-    }
+        "No such option: --bogus": [*train, "--bogus"],
+        # Settings that cannot work (the issue's `--image-size 8 --limit 50` "succeeded").
+        "--image-size 8 is too small for --arch lean-wide": [
+            *train, "--arch", "lean-wide", "--image-size", "8",
+        ],
+        "use at least 32": [*train, "--arch", "seed-cnn", "--image-size", "24"],
+        "too few images to train and validate (--limit 8 images per split)": [
+            *train, *TINY, "--limit", "8",
+        ],
+        "--epochs 0: must be 1 to 1000": [*train, "--epochs", "0"],
+        "--batch-size 1: must be 2 to 1024": [*train, "--batch-size", "1"],
+        "--lr 5: must be above 0 and at most 1": [*train, "--lr", "5"],
+        "p_jpeg 1.5: a probability, 0 to 1": [*train, "--set", "p_jpeg=1.5"],
+    }  # fmt: skip
     for message, args in cases.items():
         code, output = cli(*args)
-        assert code == 1, (message, output)
+        assert code == 2, (message, output)
         assert message in output and "Traceback" not in output, output
-    assert not (tmp_path / "r1").exists() and not (tmp_path / "m.onnx").exists()
+    assert not (tmp_path / "new").exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_run_whose_calibration_found_no_signal_fails_its_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    y = np.array([0, 1] * 20)
+    backwards = np.where(y == 1, -3.0, 3.0)[:, None]  # scores ai lower: no T can help
+    calibration = calibrate(backwards, y)
+    assert calibration["temperature_at_edge"] == "upper"
+    with pytest.raises(CheckFailed, match="calibration found no signal"):
+        check_calibration(calibration, {"roc_auc": 0.0})
+    separated = calibrate(-backwards, y)  # perfect: log loss wants T -> 0
+    assert separated["temperature_at_edge"] == "lower"
+    check_calibration(separated, {"roc_auc": 1.0})  # a warning, not a failure
+    assert "temperature fit hit the bottom of its range" in capsys.readouterr().err
+    assert "temperature_at_edge" not in calibrate(
+        backwards * -1 + np.random.default_rng(0).normal(0, 4, (40, 1)), y
+    )
+
+
+def test_no_tensorflow_start_up_noise_on_stderr(run: Path, data_dir: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", "trainer", "evaluate", str(run), str(data_dir)]
+        + ["--out", str(tmp_path / "eval")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    noise = [line for line in done.stderr.splitlines() if TF_NOISE.search(line)]
+    assert noise == [], done.stderr
 
 
 @pytest.mark.slow

@@ -83,3 +83,27 @@ def count_macs(model: keras.Model) -> int:
                 per_output *= int(kernel[2])
             total += spatial * int(out[-1]) * per_output
     return total
+
+
+# The last convolutional feature map must be at least this many pixels a side: at 1 x 1 a
+# network that downsamples by 16 sees the whole face as one position and learns nothing spatial.
+MIN_FEATURE_MAP = 2
+
+
+def feature_map_side(name: str, size: int) -> int:
+    """The shorter side of the last image-like (4-D) output of `name` built for `size` px:
+    what its global pooling or flattening receives; 0 when the input is too small to build."""
+    try:
+        model = build(name, size)
+    except ValueError:  # a valid convolution or pooling of a map smaller than its kernel
+        return 0
+    maps = [layer.output.shape for layer in model.layers if len(layer.output.shape) == 4]
+    return min(int(maps[-1][1]), int(maps[-1][2]))
+
+
+def smallest_input(name: str, step: int = 8, largest: int = 1024) -> int:
+    """The smallest multiple of `step` whose last feature map has MIN_FEATURE_MAP a side."""
+    return next(
+        (s for s in range(step, largest + 1, step) if feature_map_side(name, s) >= MIN_FEATURE_MAP),
+        largest,
+    )

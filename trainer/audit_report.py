@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from trainer import plots
 from trainer.prompt_groups import POLL_AGES
@@ -131,9 +132,8 @@ def rate_panels(
     cols = 2 if len(tables) > 1 else 1
     rows = -(-len(tables) // cols)
     tallest = max(len(t) for t in tables.values())
-    fig, axes = plots.plt.subplots(
-        rows, cols, figsize=(6.5 * cols, rows * (0.9 + 0.32 * tallest)), squeeze=False
-    )
+    fig = Figure(figsize=(6.5 * cols, rows * (0.9 + 0.32 * tallest)))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(tables) :]:
         ax.axis("off")
     for ax, (name, table) in zip(axes.flat, tables.items(), strict=False):
@@ -146,4 +146,5 @@ def rate_panels(
         ax.axvline(overall, color="k", linestyle="--", linewidth=1, label=overall_label)
         ax.set(xlim=(0, 1), xlabel=f"{rate}, 95 % Wilson interval", title=name)
         ax.legend(loc="lower right", fontsize=7)
-    return plots._save(fig, path)
+    plots._save(fig, path)
+    return path

@@ -1,89 +1,159 @@
-"""`facescan-train eda|train|evaluate|export`: options in, one clear line out on failure.
+"""`facescan-train eda|train|evaluate|export|quantize|checks`: options in, one clear line and
+an exit code (Exit) out on failure.
 
-TensorFlow is imported only by the commands that need it, so `--help` is quick and a missing
-[train] extra is reported as such, not as a traceback.
+TensorFlow is imported only by the commands that need it (quietly: trainer.tfenv), so `--help` is
+quick and a missing [train] extra is reported as such, not as a traceback.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import enum
+import functools
+import inspect
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from trainer.config import TrainConfig, TrainerError, parse_settings
+from trainer import tfenv
+from trainer.config import CheckFailed, TrainConfig, TrainerError, parse_settings
 
+
+class Exit(enum.IntEnum):
+    """The scanner's contract, read for a trainer: 0 done, 1 a check failed, 2 cannot run."""
+
+    OK = 0
+    CHECK_FAILED = 1  # export refused on parity; a run whose calibration found no signal
+    CANNOT_RUN = 2  # bad option or setting, missing or invalid DATA, missing [train] extra,
+    # existing RUN without --force, corrupt checkpoint, internal error
+    INTERRUPTED = 130  # Ctrl-C
+
+
+EPILOG = (
+    "Exit status: 0 ok; 1 a check failed (export refused on parity, or training whose "
+    "calibration found no signal); 2 the command could not run (bad option or setting, missing "
+    "or invalid DATA, missing [train] extra, existing RUN without --force, corrupt checkpoint); "
+    "130 interrupted. --debug shows tracebacks and TensorFlow's own log lines."
+)
+# rich_markup_mode=None: help texts are plain text, so "[30]" defaults and "lean | lean-wide"
+# reach the screen instead of being read as rich markup.
 app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
-    help="Fit, evaluate and export the facescan Keras detector (exit 0 ok, 1 on any problem).",
+    rich_markup_mode=None,
+    help="Fit, evaluate and export the facescan Keras detector.",
+    epilog=EPILOG,
 )
 TRAIN_EXTRA = {"tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"}
+DEFAULTS = TrainConfig()
+DEBUG = inspect.Parameter(
+    "debug",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[bool, typer.Option(help="Show tracebacks and TensorFlow's log lines.")],
+)
 
-Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+
+def command(body: Callable[..., None]) -> Callable[..., None]:
+    """Register `body` as a command with a --debug option; its errors become exit codes (Exit)
+    and one line on stderr, so the body is just its work."""
+
+    @functools.wraps(body)
+    def run(*args: Any, debug: bool = False, **kwargs: Any) -> None:
+        tfenv.configure(debug)
+        code = _exit_code(lambda: body(*args, **kwargs), debug)
+        if code != Exit.OK:
+            raise typer.Exit(int(code))
+
+    signature = inspect.signature(body, eval_str=True)
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), DEBUG]
+    )
+    app.command(epilog=EPILOG)(run)
+    return run
 
 
-def _run(action: Callable[[], Any], debug: bool) -> None:
-    """Run a command; a user-fixable problem is one line on stderr and exit 1."""
+def _exit_code(work: Callable[[], None], debug: bool) -> Exit:
     try:
-        action()
+        work()
+    except CheckFailed as e:
+        return _fail(str(e), Exit.CHECK_FAILED, debug)
     except TrainerError as e:
-        _fail(str(e), debug)
+        return _fail(str(e), Exit.CANNOT_RUN, debug)
     except ImportError as e:
         if (e.name or "").split(".")[0] not in TRAIN_EXTRA:
-            raise
-        _fail(
-            f"{e.name} is missing: install facescan[train] (pip install 'facescan[train]')", debug
-        )
+            return _fail(_internal(e), Exit.CANNOT_RUN, debug)
+        message = f"{e.name} is missing: install facescan[train] (pip install 'facescan[train]')"
+        return _fail(message, Exit.CANNOT_RUN, debug)
     except KeyboardInterrupt:
         typer.echo("facescan-train: interrupted", err=True)
-        raise typer.Exit(130) from None
+        return Exit.INTERRUPTED
     except Exception as e:
-        _fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug)", debug)
+        return _fail(_internal(e), Exit.CANNOT_RUN, debug)
+    return Exit.OK
 
 
-def _fail(message: str, debug: bool) -> None:
+def _internal(e: BaseException) -> str:
+    return f"internal error: {type(e).__name__}: {e} (rerun with --debug)"
+
+
+def _fail(message: str, code: Exit, debug: bool) -> Exit:
+    """One line on stderr; with --debug the traceback first. Called inside `except`."""
     if debug:
-        raise
+        traceback.print_exc()
     typer.echo(f"facescan-train: {message}", err=True)
-    raise typer.Exit(1)
+    return code
 
 
-@app.command()
+@command
 def train(
     data: Annotated[
-        Path, typer.Argument(help="DATA/{train,val,test}/{real,fake} or DATA/{real,fake}.")
+        Path,
+        typer.Argument(
+            metavar="DATA", help="DATA/{train,val,test}/{real,fake} or DATA/{real,fake}."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="RUN folder to create.")],
-    epochs: Annotated[int | None, typer.Option(help="Maximum epochs [30].")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Images per step [32].")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Model input N x N [256].")] = None,
-    arch: Annotated[str | None, typer.Option(help="lean | lean-wide | seed-cnn [lean].")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"Maximum epochs [{DEFAULTS.epochs}].")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Images per step [{DEFAULTS.batch_size}].")
+    ] = None,
+    image_size: Annotated[
+        int | None, typer.Option(help=f"Model input N x N [{DEFAULTS.image_size}].")
+    ] = None,
+    arch: Annotated[
+        str | None, typer.Option(help=f"lean | lean-wide | seed-cnn [{DEFAULTS.arch}].")
+    ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of split, shuffling, augmentation.")
+        int | None, typer.Option(help=f"Seed of split, shuffling, augmentation [{DEFAULTS.seed}].")
     ] = None,
     lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate (cosine decay) [1e-3].")
+        float | None, typer.Option(help=f"Peak learning rate (cosine decay) [{DEFAULTS.lr:g}].")
     ] = None,
     patience: Annotated[
-        int | None, typer.Option(help="Early-stopping patience on val AUC.")
+        int | None, typer.Option(help=f"Early-stopping patience on val AUC [{DEFAULTS.patience}].")
     ] = None,
     preprocess: Annotated[
-        str | None, typer.Option(help="resize (whole image to N) | crop (native N x N crops).")
+        str | None,
+        typer.Option(
+            help=f"resize (whole image to N) | crop (native N x N crops) [{DEFAULTS.preprocess}]."
+        ),
     ] = None,
     crop_grid: Annotated[
-        int | None, typer.Option(help="crop: k x k crops at scan time [1].")
+        int | None, typer.Option(help=f"crop: k x k crops at scan time [{DEFAULTS.crop_grid}].")
     ] = None,
-    resize_filter: Annotated[str | None, typer.Option(help="bilinear, bicubic, lanczos...")] = None,
+    resize_filter: Annotated[
+        str | None,
+        typer.Option(help=f"bilinear, bicubic, lanczos... [{DEFAULTS.resize_filter}]."),
+    ] = None,
     exclude_kind: Annotated[
         list[str] | None, typer.Option(help="Drop MANIFEST.csv kind (repeatable).")
     ] = None,
     limit: Annotated[
-        int | None, typer.Option(help="At most N images per split (quick runs).")
+        int | None, typer.Option(help="At most N images per split (quick runs) [all].")
     ] = None,
     augment: Annotated[
         str | None,
@@ -93,9 +163,10 @@ def train(
         list[str] | None, typer.Option("--set", help="Any other setting: key=value (repeatable).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Reuse an existing RUN folder.")] = False,
-    debug: Debug = False,
 ) -> None:
     """Train a detector on DATA and write model, metrics and plots to RUN."""
+    from trainer.train import train as run_training
+
     given = {k: v for k, v in locals().items() if v is not None}
     settings: dict[str, Any] = {
         k: given[k]
@@ -108,20 +179,15 @@ def train(
         settings["exclude_kind"] = tuple(exclude_kind)
     if augment is not None:
         settings["enabled"] = "" if augment == "none" else augment
-
-    def action() -> None:
-        from trainer.train import train as run_training
-
-        cfg = TrainConfig().override({**settings, **parse_settings(set_ or [])})
-        run_training(cfg, out, force)
-
-    _run(action, debug)
+    run_training(DEFAULTS.override({**settings, **parse_settings(set_ or [])}), out, force)
 
 
-@app.command()
+@command
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A RUN folder or an exported .onnx file.")],
-    data: Annotated[Path, typer.Argument(help="Folder in either training layout.")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A RUN folder or an exported .onnx file.")
+    ],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder in either training layout.")],
     split: Annotated[str, typer.Option(help="train | val | test | all.")] = "test",
     out: Annotated[Path | None, typer.Option(help="Report folder [RUN/eval-SPLIT].")] = None,
     exclude_kind: Annotated[
@@ -129,121 +195,93 @@ def evaluate(
         typer.Option(help="Drop MANIFEST.csv kind (repeatable) [the model's training setting]."),
     ] = None,
     include_all: Annotated[bool, typer.Option(help="Drop nothing by kind.")] = False,
-    debug: Debug = False,
 ) -> None:
     """Metrics and plots of a Keras run or an ONNX model on any folder."""
+    from trainer.evaluate import evaluate as run_evaluation
 
-    def action() -> None:
-        from trainer.evaluate import evaluate as run_evaluation
-
-        if not model.exists():
-            raise TrainerError(f"model not found: {model}")
-        kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
-        run_evaluation(model, data, split, out, kinds)
-
-    _run(action, debug)
+    if not model.exists():
+        raise TrainerError(f"model not found: {model}")
+    kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
+    run_evaluation(model, data, split, out, kinds)
 
 
-@app.command()
+@command
 def export(
-    run: Annotated[Path, typer.Argument(help="RUN folder written by `train`.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="RUN folder written by `train`.")],
     out: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")],
     opset: Annotated[int, typer.Option(help="ONNX opset (13-18).")] = 17,
-    debug: Debug = False,
 ) -> None:
-    """Export RUN's best model to ONNX with its metadata; fail on a Keras/ONNX mismatch."""
+    """Export RUN's best model to ONNX with its metadata; fail (exit 1) on a Keras/ONNX
+    mismatch."""
+    from trainer.export import export as run_export
 
-    def action() -> None:
-        from trainer.export import export as run_export
-
-        run_export(run, out, opset)
-
-    _run(action, debug)
+    run_export(run, out, opset)
 
 
-@app.command()
+@command
 def eda(
-    data: Annotated[Path, typer.Argument(help="Folder in either training layout.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder in either training layout.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for PNGs, eda.md and eda.json.")],
-    seed: Annotated[int, typer.Option(help="Seed of the flat layout's split.")] = 1337,
-    debug: Debug = False,
+    seed: Annotated[int, typer.Option(help="Seed of the flat layout's split.")] = DEFAULTS.seed,
 ) -> None:
     """Explore DATA: balance, sizes, formats, samples, PCA, duplicates and split leakage."""
+    from trainer.eda import eda as run_eda
 
-    def action() -> None:
-        from trainer.eda import eda as run_eda
-
-        run_eda(data, out, seed)
-
-    _run(action, debug)
+    run_eda(data, out, seed)
 
 
-@app.command()
+@command
 def quantize(
-    model: Annotated[Path, typer.Argument(help="The fp32 .onnx file exported by `export`.")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="The fp32 .onnx file exported by `export`.")
+    ],
     calib: Annotated[Path, typer.Option(help="Folder of real images to calibrate on (val).")],
     out: Annotated[Path, typer.Option("--out", help="The int8 .onnx file to write.")],
     limit: Annotated[int, typer.Option(help="Calibration images at most.")] = 200,
-    debug: Debug = False,
 ) -> None:
     """int8 model (onnxruntime static QDQ, per-channel) with the same metadata + parity report."""
+    import json
 
-    def action() -> None:
-        import json
+    from trainer.quantize import quantize as run_quantize
 
-        from trainer.quantize import quantize as run_quantize
-
-        if not model.is_file():
-            raise TrainerError(f"model not found: {model}")
-        if not calib.is_dir():
-            raise TrainerError(f"calibration folder not found: {calib}")
-        report = run_quantize(model, calib, out, limit)
-        typer.echo(f"wrote {out}; parity against fp32: {json.dumps(report)}")
-
-    _run(action, debug)
+    if not model.is_file():
+        raise TrainerError(f"model not found: {model}")
+    if not calib.is_dir():
+        raise TrainerError(f"calibration folder not found: {calib}")
+    report = run_quantize(model, calib, out, limit)
+    typer.echo(f"wrote {out}; parity against fp32: {json.dumps(report)}")
 
 
-@app.command()
+@command
 def checks(
-    model: Annotated[Path, typer.Argument(help="An exported .onnx file.")],
-    data: Annotated[Path, typer.Argument(help="Folder in either training layout.")],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", help="An exported .onnx file.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder in either training layout.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for card-checks.json and plots.")],
     split: Annotated[str, typer.Option(help="train | val | test.")] = "test",
     exclude_kind: Annotated[
         list[str] | None, typer.Option(help="Drop MANIFEST.csv kind (repeatable).")
     ] = None,
-    debug: Debug = False,
 ) -> None:
-    """Model-card checks: robustness rows, file-property shortcut, calibration diagram."""
+    """Model-card checks: robustness rows, file-property shortcut, calibration diagram. They
+    measure and report; none of them fails the command."""
+    from trainer.robustness import model_card_checks
 
-    def action() -> None:
-        from trainer.robustness import model_card_checks
-
-        if not model.is_file():
-            raise TrainerError(f"model not found: {model}")
-        model_card_checks(model, data, split, out, tuple(exclude_kind or ()))
-
-    _run(action, debug)
+    if not model.is_file():
+        raise TrainerError(f"model not found: {model}")
+    model_card_checks(model, data, split, out, tuple(exclude_kind or ()))
 
 
-def main() -> None:
-    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) is noise to this tool.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from scanner.decode import silence_pillow_warnings
-
-    silence_pillow_warnings()
-    sys.exit(app())
-
-
-@app.command()
+@command
 def audit(
-    model: Annotated[Path, typer.Argument(help="A RUN folder or an exported .onnx file.")],
-    data: Annotated[Path, typer.Argument(help="Folder in either training layout.")],
+    model: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="A RUN folder or an exported .onnx file.")
+    ],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder in either training layout.")],
     split: Annotated[
         str, typer.Option(help="train | val | test | all, or a comma list (val,test).")
     ] = "test",
     out: Annotated[
-        Path | None, typer.Option(help="Report folder [beside MODEL: audit-SPLIT].")
+        Path | None, typer.Option(help="Report folder [default: beside MODEL: audit-SPLIT].")
     ] = None,
     prompts: Annotated[
         Path | None,
@@ -251,21 +289,25 @@ def audit(
     ] = None,
     exclude_kind: Annotated[
         list[str] | None,
-        typer.Option(help="Drop MANIFEST.csv kind (repeatable) [the model's training setting]."),
+        typer.Option(
+            help="Drop MANIFEST.csv kind (repeatable) [default: the model's training setting]."
+        ),
     ] = None,
     include_all: Annotated[bool, typer.Option(help="Drop nothing by kind.")] = False,
-    debug: Debug = False,
 ) -> None:
     """Bias audit: error rates per skin tone, prompt group, size and JPEG quality, with 95 % CIs."""
+    from trainer.audit import audit as run_audit
 
-    def action() -> None:
-        from trainer.audit import audit as run_audit
+    if not model.exists():
+        raise TrainerError(f"model not found: {model}")
+    if prompts is not None and not prompts.is_file():
+        raise TrainerError(f"prompt list not found: {prompts}")
+    kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
+    run_audit(model, data, split, out, prompts, kinds)
 
-        if not model.exists():
-            raise TrainerError(f"model not found: {model}")
-        if prompts is not None and not prompts.is_file():
-            raise TrainerError(f"prompt list not found: {prompts}")
-        kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
-        run_audit(model, data, split, out, prompts, kinds)
 
-    _run(action, debug)
+def main() -> None:
+    from scanner.decode import silence_pillow_warnings
+
+    silence_pillow_warnings()
+    app()

@@ -13,10 +13,20 @@ from typing import Any
 from scanner.preprocess import PreprocessSpec
 
 AUGMENTATIONS = ("flip", "brightness", "contrast", "rescale", "jpeg", "blur")
+# Ranges outside which a setting cannot work. Batches of 1 give BatchNorm no batch statistics;
+# a learning rate above 1 diverges with Adam; more than 1,000 epochs is a typo for a run that
+# early-stops anyway.
+LIMITS = {"epochs": (1, 1000), "batch_size": (2, 1024), "patience": (1, 1000)}
 
 
 class TrainerError(Exception):
-    """A problem the user can fix (bad data, bad option, bad run folder): one clear message."""
+    """A problem the user can fix (bad data, bad option, bad run folder): one clear message,
+    exit 2 (the command could not run)."""
+
+
+class CheckFailed(TrainerError):
+    """The command ran, and a check it exists to make failed (export parity, a run whose
+    calibration found no signal): exit 1."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,26 @@ class Augment:
     jpeg_quality: tuple[int, int] = (50, 95)
     p_blur: float = 0.2
     blur_radius: float = 1.0
+
+    def problems(self) -> list[str]:
+        unknown = [a for a in self.enabled if a not in AUGMENTATIONS]
+        found = [f"unknown augmentation(s) {', '.join(unknown)} ({', '.join(AUGMENTATIONS)})"]
+        found = found if unknown else []
+        found += [
+            f"{f.name} {getattr(self, f.name)}: a probability, 0 to 1"
+            for f in fields(self)
+            if f.name.startswith("p_") and not 0 <= getattr(self, f.name) <= 1
+        ]
+        if not (0 <= self.brightness < 1 and 0 <= self.contrast < 1):
+            found.append("brightness and contrast must be in [0, 1)")
+        rescale, quality = self.rescale, self.jpeg_quality
+        if len(rescale) != 2 or not 0 < rescale[0] <= rescale[1]:
+            found.append(f"rescale={_listed(rescale)}: needs low,high with 0 < low <= high")
+        if len(quality) != 2 or not 1 <= quality[0] <= quality[1] <= 100:
+            found.append(f"jpeg_quality={_listed(quality)}: needs 1 <= low <= high <= 100")
+        if self.blur_radius < 0:
+            found.append(f"blur_radius {self.blur_radius}: must be 0 or more")
+        return found
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,24 @@ class TrainConfig:
             reducing_gap=self.reducing_gap,
         )
 
+    def problems(self) -> list[str]:
+        """Why these settings cannot work (ranges only: the architecture's minimum input size
+        and the data's size are checked where they are known), or [] when they can."""
+        found = [
+            f"--{name.replace('_', '-')} {getattr(self, name)}: must be {low} to {high}"
+            for name, (low, high) in LIMITS.items()
+            if not low <= getattr(self, name) <= high
+        ]
+        if not 0 < self.lr <= 1:
+            found.append(f"--lr {self.lr:g}: must be above 0 and at most 1")
+        if not (0 < self.val_fraction < 1 and 0 <= self.test_fraction < 1):
+            found.append("val_fraction must be in (0, 1) and test_fraction in [0, 1)")
+        elif self.val_fraction + self.test_fraction >= 1:
+            found.append("val_fraction + test_fraction must leave images to train on (< 1)")
+        if self.limit < 0 or self.workers < 0:
+            found.append("--limit and workers must be 0 (all, one per core) or more")
+        return found + self.augment.problems()
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -91,6 +139,10 @@ class TrainConfig:
         if aug:
             new["augment"] = _build(Augment, {**asdict(self.augment), **aug})
         return dataclasses.replace(self, **{k: _coerce(self, k, v) for k, v in new.items()})
+
+
+def _listed(values: tuple[Any, ...]) -> str:
+    return ",".join(str(v) for v in values)
 
 
 def _build(cls: Any, values: dict[str, Any]) -> Any:

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
+import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from scanner.decode import ImageError, load
+from scanner.decode import DecodedImage, ImageError, available_cores, load
 from scanner.preprocess import PreprocessSpec, fit_geometry
-from scanner.walk import IMAGE_EXTENSIONS
+from scanner.walk import WalkError, walk
 from trainer.config import TrainerError
 
 SPLITS = ("train", "val", "test")
@@ -28,6 +29,7 @@ SPLITS = ("train", "val", "test")
 ALIASES = {"fake": 1, "ai": 1, "generated": 1, "real": 0, "human": 0}
 LABELS = ("real", "ai")
 MANIFEST = "MANIFEST.csv"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,10 @@ def _class_samples(data: Path, folder: Path, split: str) -> list[Sample]:
     counts: Counter[int] = Counter()
     for sub in subdirs:
         label = ALIASES[sub.name.lower()]
-        files = sorted(p for p in sub.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        files, errors = image_files(sub)
+        if errors:
+            shown = "; ".join(f"{e.path}: {e.message}" for e in errors[:3])
+            raise TrainerError(f"{len(errors)} path(s) under {sub} cannot be read ({shown})")
         counts[label] += len(files)
         samples += [Sample(str(p), p.relative_to(data).as_posix(), label, split) for p in files]
     folders = Counter(ALIASES[p.name.lower()] for p in subdirs)
@@ -109,6 +114,20 @@ def _class_samples(data: Path, folder: Path, split: str) -> list[Sample]:
                 "both classes: real/ (or human/) and fake/ (or ai/, generated/)"
             )
     return samples
+
+
+def image_files(folder: Path) -> tuple[list[Path], list[WalkError]]:
+    """Image files under `folder` as the scanner finds them (its walker: its image extensions,
+    hidden files included, symbolic links followed with each real folder entered once), sorted
+    by path; and what could not be listed or followed."""
+    found: list[Path] = []
+    errors: list[WalkError] = []
+    for item in walk([str(folder)], follow_symlinks=True):
+        if isinstance(item, WalkError):
+            errors.append(item)
+        else:
+            found.append(Path(item.path))
+    return sorted(found), errors
 
 
 def stratified_split(
@@ -175,25 +194,54 @@ def exclude_kinds(
 
 
 def source_of(sample: Sample, manifest: dict[str, dict[str, str]]) -> str:
-    """The per-source key of the metrics breakdown: the manifest's generator, or where the file
-    came from when the generator is unknown (real photos usually have none)."""
+    """The per-source key of the metrics breakdown, always a short readable name: the manifest's
+    generator (`stylegan`, `ffhq`, `lfw`), or, when it is unknown (real photos often have none),
+    where the file came from: a `source` column, else the first word of `origin_dataset`
+    ("CIPLAB Real and Fake ..." -> `ciplab`), else the repository name of `source_repo`."""
     row = manifest.get(sample.rel, {})
-    keys = ("generator", "source", "source_repo", "origin_dataset")
-    return next((row[k] for k in keys if row.get(k) not in (None, "", "unknown")), "unknown")
+    known = {k: v.strip() for k, v in row.items() if v and v.strip().lower() != "unknown"}
+    if "generator" in known:
+        return known["generator"].lower()
+    if "source" in known:
+        return known["source"].lower()
+    if "origin_dataset" in known:
+        return _short_name(known["origin_dataset"].split()[0])
+    if "source_repo" in known:
+        return _short_name(known["source_repo"].rstrip("/").split("/")[-1])
+    return "unknown"
+
+
+def _short_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9.+-]+", "-", text.lower()).strip("-") or "unknown"
+
+
+def decode_each(
+    paths: Sequence[str],
+    spec: PreprocessSpec,
+    convert: Callable[[DecodedImage], T],
+    workers: int = 0,
+) -> list[T | str]:
+    """`convert` of each file decoded by the scanner's `load` (with the spec's JPEG draft size),
+    in order, or the reason it could not be read. Threads, as the scanner (Pillow releases the
+    GIL); `convert` runs in them too, so only its result is kept. workers 0: one per core."""
+
+    def one(path: str) -> T | str:
+        try:
+            return convert(load(path, draft_size=spec.draft_size))
+        except ImageError as e:
+            return str(e)
+
+    with ThreadPoolExecutor(workers or available_cores()) as pool:
+        return list(pool.map(one, paths))
 
 
 def decode_all(samples: list[Sample], spec: PreprocessSpec, workers: int = 0) -> Decoded:
-    """Decode every sample once with the scanner's decoder (threads: Pillow releases the GIL)."""
+    """Decode every sample once; the unreadable ones are listed in `failed`."""
 
-    def one(s: Sample) -> tuple[np.ndarray, str, str] | str:
-        try:
-            d = load(s.path, draft_size=spec.draft_size)
-        except ImageError as e:
-            return str(e)
+    def keep(d: DecodedImage) -> tuple[np.ndarray, str, str]:
         return np.asarray(d.image, dtype=np.uint8), d.sha256, d.format
 
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        results = list(pool.map(one, samples))
+    results = decode_each([s.path for s in samples], spec, keep, workers)
     out = Decoded([], [], [], [], [])
     for s, r in zip(samples, results, strict=True):
         if isinstance(r, str):

@@ -21,6 +21,8 @@ from trainer.evaluate import report_failures
 THUMB = 32
 NEAR_DUPLICATE = 0.95  # Pearson correlation of 32x32 grey thumbnails
 COMPONENTS = 5
+AI_KIND = "ai-generated"  # the MANIFEST.csv kind of the fakes a detector is meant to find
+GRID_SIZE = 18
 
 
 def jpeg_quality(path: str) -> int | None:
@@ -57,10 +59,26 @@ def thumbnails(pixels: list[np.ndarray]) -> np.ndarray:
     return t / np.maximum(t.std(axis=1, keepdims=True), 1e-6)
 
 
-def pca(t: np.ndarray, k: int) -> np.ndarray:
+def pca(t: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first k principal component scores, and the share of variance each explains."""
     centred = t - t.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:k].T
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    variance = singular**2
+    return centred @ vt[:k].T, variance[:k] / max(float(variance.sum()), 1e-12)
+
+
+def sample_groups(
+    samples: list[data.Sample], manifest: dict[str, dict[str, str]]
+) -> dict[str, list[int]]:
+    """Indices per sample grid: "real", "ai" and, where the manifest's `kind` says a fake is not
+    AI-generated (photoshopped: "manipulated"), one grid per such kind, so the ai grid shows
+    only what the detector is meant to find."""
+    groups: dict[str, list[int]] = {name: [] for name in data.LABELS}
+    for i, s in enumerate(samples):
+        kind = manifest.get(s.rel, {}).get("kind", "")
+        name = kind if s.label == 1 and kind not in ("", AI_KIND) else data.LABELS[s.label]
+        groups.setdefault(name, []).append(i)
+    return {name: members for name, members in groups.items() if members}
 
 
 def outliers(points: np.ndarray, y: np.ndarray) -> dict[int, list[str]]:
@@ -91,6 +109,7 @@ def near_duplicates(t: np.ndarray, threshold: float) -> list[tuple[int, int, flo
 
 def eda(data_dir: Path, out: Path, seed: int = 1337) -> dict[str, Any]:
     samples, record = data.find_samples(data_dir, seed)
+    manifest = data.read_manifest(data_dir)
     from scanner.preprocess import PreprocessSpec
 
     decoded = data.decode_all(samples, PreprocessSpec())
@@ -107,7 +126,7 @@ def eda(data_dir: Path, out: Path, seed: int = 1337) -> dict[str, Any]:
     for (split, name), n in sorted(tally.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         balance[split][name] = n
     summary["balance"] = dict(balance)
-    plots.bars(dict(balance), out / "balance.png", "images per split and class")
+    plots.bars(dict(balance), out / "balance.png", "images per split and class", "split")
 
     sizes = {
         c: [max(p.shape[:2]) for p, n in zip(decoded.pixels, names, strict=True) if n == c]
@@ -118,12 +137,17 @@ def eda(data_dir: Path, out: Path, seed: int = 1337) -> dict[str, Any]:
         c: dict(Counter(f for f, n in zip(decoded.formats, names, strict=True) if n == c))
         for c in data.LABELS
     }
-    plots.bars(formats, out / "formats.png", "formats per class")
+    per_format = {f: {c: formats[c].get(f, 0) for c in data.LABELS} for f in sorted(
+        {f for counts in formats.values() for f in counts}
+    )}  # fmt: skip
+    plots.bars(per_format, out / "formats.png", "formats per class", "format")
     qualities = [jpeg_quality(x.path) for x in s]
     qual = {
         c: [q for q, n in zip(qualities, names, strict=True) if n == c and q] for c in data.LABELS
     }
-    plots.histograms(qual, out / "jpeg_quality.png", "estimated JPEG quality", "quality")
+    plots.histograms(
+        qual, out / "jpeg_quality.png", "estimated JPEG quality per class", "quality", True
+    )
     summary["sizes"] = {
         c: dict(
             Counter(
@@ -136,17 +160,13 @@ def eda(data_dir: Path, out: Path, seed: int = 1337) -> dict[str, Any]:
     }
     summary["formats"] = formats
     summary["jpeg_quality"] = {c: dict(Counter(v).most_common(10)) for c, v in qual.items()}
-
-    rng = np.random.default_rng(seed)
-    for k, c in enumerate(data.LABELS):
-        members = np.flatnonzero(y == k)
-        picks = rng.permutation(members)[:18]
-        plots.grid([decoded.pixels[i] for i in picks], out / f"samples_{c}.png", f"{c} samples")
+    summary["sample_grids"] = sample_grids(decoded, manifest, out, seed)
 
     t = thumbnails(decoded.pixels)
-    points = pca(t, min(COMPONENTS, len(t) - 1, t.shape[1]))
-    plots.pca_scatter(points, y, out / "pca.png")
-    plots.pca_boxplot(points, y, out / "pca_boxplot.png")
+    points, explained = pca(t, min(COMPONENTS, len(t) - 1, t.shape[1]))
+    summary["pca_explained_variance"] = [round(float(v), 4) for v in explained]
+    plots.pca_scatter(points, y, explained, out / "pca.png")
+    plots.pca_boxplot(points, y, explained, out / "pca_boxplot.png")
     summary["pca_outliers"] = [
         {"path": s[i].rel, "components": comps} for i, comps in outliers(points, y).items()
     ]
@@ -176,6 +196,27 @@ def eda(data_dir: Path, out: Path, seed: int = 1337) -> dict[str, Any]:
     return summary
 
 
+def sample_grids(
+    decoded: data.Decoded, manifest: dict[str, dict[str, str]], out: Path, seed: int
+) -> list[str]:
+    """samples_<group>.png for each sample_groups group, captioned with source and size;
+    returns the file names."""
+    rng = np.random.default_rng(seed)
+    written = []
+    for name, members in sample_groups(decoded.samples, manifest).items():
+        picks = sorted(rng.permutation(members)[:GRID_SIZE])
+        captions = [
+            f"{data.source_of(decoded.samples[i], manifest)}\n"
+            f"{decoded.pixels[i].shape[1]}x{decoded.pixels[i].shape[0]}"
+            for i in picks
+        ]
+        title = f"{name} samples: {len(picks)} of {len(members)} (source, size)"
+        path = out / f"samples_{name}.png"
+        plots.grid([decoded.pixels[i] for i in picks], captions, path, title)
+        written.append(path.name)
+    return written
+
+
 def markdown(summary: dict[str, Any]) -> str:
     d = summary["duplicates"]
     lines = [
@@ -200,7 +241,11 @@ def markdown(summary: dict[str, Any]) -> str:
         f"- near duplicates (thumbnail correlation > {d['near_threshold']}): {d['near_pairs']} "
         f"pairs, {d['near_cross_split_pairs']} across splits",
         "",
-        "Figures: balance.png, sizes.png, formats.png, jpeg_quality.png, samples_real.png, "
-        "samples_ai.png, pca.png, pca_boxplot.png.",
+        f"- PCA: the first components explain {summary['pca_explained_variance']} of the "
+        "thumbnails' variance",
+        "",
+        "Figures: balance.png, sizes.png, formats.png, jpeg_quality.png, "
+        + ", ".join(summary["sample_grids"])
+        + ", pca.png, pca_boxplot.png.",
     ]
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ import numpy as np
 
 from scanner.preprocess import PreprocessSpec, normalize
 from scanner.work import score_crops
-from trainer import data, metrics, plots
+from trainer import data, metrics, plots, tfenv
 from trainer.config import TrainConfig, TrainerError
 
 EVAL_BATCH = 32
@@ -52,6 +52,7 @@ def load_run(run: Path) -> tuple[Any, dict[str, Any]]:
         raise TrainerError(
             f"{config_path} is incomplete or corrupt (did training finish?)"
         ) from None
+    tfenv.load()
     import keras
 
     try:
@@ -64,15 +65,18 @@ def load_run(run: Path) -> tuple[Any, dict[str, Any]]:
 def write_report(
     out: Path, split: str, y: np.ndarray, p: np.ndarray, threshold: float, sources: list[str]
 ) -> dict[str, Any]:
-    """Metrics of one split plus its confusion/ROC/PR/score-histogram PNGs in `out`."""
+    """Metrics of one split plus its confusion/ROC/PR/score-histogram (and per-source) PNGs."""
     result = metrics.summary(y, p, threshold)
+    plots.confusion(result["confusion_matrix"], out / f"confusion_{split}.png", split, threshold)
+    if len(np.unique(y)) == 2:
+        plots.roc(y, p, out / f"roc_{split}.png", split, threshold)
+        plots.pr(y, p, out / f"pr_{split}.png", split, threshold)
+    plots.score_histogram(y, p, threshold, out / f"scores_{split}.png", split)
     if any(s != "unknown" for s in sources):
         result["by_source"] = metrics.by_source(y, p, threshold, sources)
-    plots.confusion(result["confusion_matrix"], out / f"confusion_{split}.png", f"{split}")
-    if len(np.unique(y)) == 2:
-        plots.roc(y, p, out / f"roc_{split}.png", f"ROC ({split})")
-        plots.pr(y, p, out / f"pr_{split}.png", f"precision-recall ({split})")
-    plots.score_histogram(y, p, threshold, out / f"scores_{split}.png")
+        plots.sources(
+            result["by_source"], p, sources, threshold, out / f"sources_{split}.png", split
+        )
     return result
 
 

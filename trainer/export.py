@@ -17,13 +17,15 @@ import numpy as np
 
 from scanner.metadata import ModelInfo
 from scanner.preprocess import PreprocessSpec
-from trainer import data, metrics
-from trainer.config import TrainConfig, TrainerError
+from trainer import data, files, metrics
+from trainer.config import CheckFailed, TrainConfig, TrainerError
 from trainer.evaluate import keras_logits, load_run, onnx_scores
 
 PARITY_LIMIT = 1e-4
-HEADLINE = ("n", "loss", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision")
-HEADLINE += ("tpr_at_1pct_fpr", "confusion_matrix", "by_source")
+HEADLINE = (
+    *("n", "loss", "accuracy", "precision", "recall", "f1", "roc_auc", "average_precision"),
+    *("tpr_at_1pct_fpr", "confusion_matrix", "by_source"),
+)
 
 
 def model_info(record: dict[str, Any], run: Path) -> ModelInfo:
@@ -49,6 +51,8 @@ def model_info(record: dict[str, Any], run: Path) -> ModelInfo:
             "counts": record["data"]["counts"],
             "dropped_by_kind": record["data"].get("dropped_by_kind", {}),
             "epochs_run": record.get("epochs_run"),
+            "best_val_auc": record.get("best_val_auc"),
+            "best_epoch": record.get("best_epoch"),
             "created": record["created"],
         },
         "versions": {
@@ -102,7 +106,8 @@ def parity_images(record: dict[str, Any], spec: PreprocessSpec, count: int = 16)
 
 
 def export(run: Path, out: Path, opset: int = 17) -> float:
-    """Write the ONNX file; return the parity error. Raise TrainerError on any failure."""
+    """Write the ONNX file; return the parity error. TrainerError when it cannot run,
+    CheckFailed (and `out` untouched) when ONNX and Keras disagree."""
     if not 13 <= opset <= 18:
         raise TrainerError(f"--opset {opset}: tf2onnx 1.17 supports opsets 13 to 18")
     model, record = load_run(run)
@@ -115,20 +120,22 @@ def export(run: Path, out: Path, opset: int = 17) -> float:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     out.parent.mkdir(parents=True, exist_ok=True)
-    candidate = out.with_name(out.name + ".partial")  # a refused export leaves `out` untouched
-    onnx.save(proto, str(candidate))
-
-    from scanner.session import ModelSession
-
     pixels = parity_images(record, spec)
     keras_p = metrics.calibrated(keras_logits(model, pixels, spec), temperature)
-    onnx_p = onnx_scores(ModelSession(candidate, provider="cpu"), pixels)
-    error = float(np.max(np.abs(onnx_p - keras_p)))
-    print(f"parity: max |ONNX - Keras| = {error:.2e} over {len(pixels)} images", end="")
-    print(f" (limit {PARITY_LIMIT:g})")
-    if not error <= PARITY_LIMIT:
-        candidate.unlink()
-        raise TrainerError(f"export refused: ONNX and Keras disagree by {error:.2e}")
-    candidate.replace(out)
+    measured: list[float] = []  # the parity error, once written
+
+    def write_if_faithful(candidate: Path) -> None:
+        """Save, score with the scanner's session, and refuse (leaving `out` untouched)."""
+        from scanner.session import ModelSession
+
+        onnx.save(proto, str(candidate))
+        onnx_p = onnx_scores(ModelSession(candidate, provider="cpu"), pixels)
+        measured.append(float(np.max(np.abs(onnx_p - keras_p))))
+        print(f"parity: max |ONNX - Keras| = {measured[0]:.2e} over {len(pixels)} images", end="")
+        print(f" (limit {PARITY_LIMIT:g})")
+        if not measured[0] <= PARITY_LIMIT:
+            raise CheckFailed(f"export refused: ONNX and Keras disagree by {measured[0]:.2e}")
+
+    files.atomic_write(out, write_if_faithful)
     print(f"wrote {out} (opset {opset}, threshold {info.threshold:.4f}, T {temperature:.3f})")
-    return error
+    return measured[0]

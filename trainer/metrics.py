@@ -17,6 +17,10 @@ THRESHOLD_RULE = (
     "calibrated probabilities; ties go to the threshold closest to 0.5"
 )
 EPS = 1e-7
+# The calibration temperature is searched in [1/100, 100]. At the top the scores are squashed to
+# 0.5: the validation logits carry no usable signal. At the bottom they are pushed to 0 and 1:
+# validation is separated perfectly, so log loss rewards unbounded confidence.
+TEMPERATURE_RANGE = (0.01, 100.0)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -92,13 +96,24 @@ def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """T minimising the log loss of calibrated(logits, T): a log-spaced grid, then a finer one
     around its best point (the loss is smooth and one-dimensional)."""
-    grid = np.logspace(-2, 2, 81)
+    low, high = TEMPERATURE_RANGE
+    grid = np.logspace(np.log10(low), np.log10(high), 81)
     for _ in range(3):
         losses = [log_loss(y, calibrated(logits, t)) for t in grid]
         best = int(np.argmin(losses))
         lo, hi = grid[max(0, best - 1)], grid[min(len(grid) - 1, best + 1)]
         grid = np.linspace(lo, hi, 41)
     return float(grid[np.argmin([log_loss(y, calibrated(logits, t)) for t in grid])])
+
+
+def temperature_edge(temperature: float) -> str | None:
+    """ "upper" or "lower" when a fitted temperature sits on an edge of TEMPERATURE_RANGE."""
+    low, high = TEMPERATURE_RANGE
+    if temperature >= high * (1 - 1e-6):
+        return "upper"
+    if temperature <= low * (1 + 1e-6):
+        return "lower"
+    return None
 
 
 def summary(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, Any]:

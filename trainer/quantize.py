@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from scanner.decode import ImageError, load
 from scanner.metadata import PREFIX
 from scanner.preprocess import preprocess
 from scanner.session import ModelSession
-from scanner.walk import IMAGE_EXTENSIONS
+from trainer import data
 from trainer.config import TrainerError
 
 
 def calibration_images(folder: Path, limit: int) -> list[Path]:
-    """Up to `limit` image files under `folder`, spread evenly over its sorted listing."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    """Up to `limit` image files under `folder`, spread evenly over its sorted listing (what
+    cannot be listed is skipped: calibration needs enough images, not every one)."""
+    files, _ = data.image_files(folder)
     if not files:
         raise TrainerError(f"no calibration images under {folder}")
     step = max(1, len(files) // limit)
@@ -32,12 +32,9 @@ def calibration_images(folder: Path, limit: int) -> list[Path]:
 
 def model_inputs(session: ModelSession, files: list[Path]) -> list[np.ndarray]:
     """One preprocessed (crops, ...) array per readable file, through the scanner's own path."""
-    spec, inputs = session.info.preprocess, []
-    for path in files:
-        try:
-            inputs.append(preprocess(load(path).image, spec))
-        except ImageError:
-            continue  # calibration only needs enough good images, not every one
+    spec = session.info.preprocess
+    results = data.decode_each([str(p) for p in files], spec, lambda d: preprocess(d.image, spec))
+    inputs = [r for r in results if not isinstance(r, str)]  # the unreadable are skipped
     if not inputs:
         raise TrainerError("none of the calibration images could be read")
     return inputs

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from scanner.scan import Scanner
-from trainer import data, metrics
+from trainer import data, metrics, plots
 
 Transform = Callable[[Image.Image], tuple[Image.Image, str, dict[str, Any]]]
 
@@ -168,27 +168,6 @@ def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, Any]:
     return {"bins": table, "ece": float(ece)}
 
 
-def plot_reliability(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    xs = [b["mean_score"] for b in result["bins"]]
-    ax.plot(xs, [b["ai_rate"] for b in result["bins"]], "o-", label="model")
-    ax.set(
-        xlabel="mean score in bin",
-        ylabel="fraction AI-generated",
-        title=f"Reliability (ECE {result['ece']:.3f})",
-    )
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def model_card_checks(
     model: Path, data_dir: Path, split: str, out: Path, exclude: tuple[str, ...]
 ) -> dict[str, Any]:
@@ -202,7 +181,7 @@ def model_card_checks(
     p = scan_scores(scanner, [Path(s.path) for s in samples])
     calibration = reliability(y, p)
     out.mkdir(parents=True, exist_ok=True)
-    plot_reliability(calibration, out / "reliability.png")
+    plots.reliability(calibration, out / "reliability.png")
     result = {
         "model": str(model),
         "split": split,

@@ -12,15 +12,19 @@ import datetime
 import json
 import math
 import platform
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from trainer import data, metrics, plots
-from trainer.config import AUGMENTATIONS, TrainConfig, TrainerError
+from scanner.preprocess import PreprocessSpec
+from trainer import data, files, metrics, plots, tfenv
+from trainer.config import CheckFailed, TrainConfig, TrainerError
 from trainer.evaluate import headline, keras_logits, report_failures, report_text, write_report
+
+# Fewer images of a class in any split and its metrics, temperature and threshold are noise.
+MIN_PER_CLASS = 10
 
 
 def versions() -> dict[str, str]:
@@ -48,18 +52,18 @@ def check_run_dir(out: Path, force: bool) -> None:
 
 
 def check_config(cfg: TrainConfig) -> None:
-    from trainer.archs import ARCHS
+    """Refuse settings that cannot work, all problems in one message, before any data is read."""
+    from trainer.archs import ARCHS, MIN_FEATURE_MAP, feature_map_side, smallest_input
 
-    problems = []
+    problems = cfg.problems()
     if cfg.arch not in ARCHS:
         problems.append(f"unknown --arch {cfg.arch!r} (choose from {', '.join(ARCHS)})")
-    unknown = [a for a in cfg.augment.enabled if a not in AUGMENTATIONS]
-    if unknown:
+    elif feature_map_side(cfg.arch, cfg.image_size) < MIN_FEATURE_MAP:
         problems.append(
-            f"unknown augmentation(s) {', '.join(unknown)} ({', '.join(AUGMENTATIONS)})"
+            f"--image-size {cfg.image_size} is too small for --arch {cfg.arch}: its last feature "
+            f"map would be under {MIN_FEATURE_MAP} x {MIN_FEATURE_MAP} px; use at least "
+            f"{smallest_input(cfg.arch)}"
         )
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        problems.append("--epochs and --batch-size must be at least 1")
     try:
         cfg.spec()
     except ValueError as e:
@@ -85,14 +89,26 @@ def load_data(cfg: TrainConfig) -> tuple[data.Decoded, dict[str, Any], dict]:
         }
         for split in data.SPLITS
     }
-    for split in ("train", "val"):
-        if min(record["counts"][split].values()) == 0:
-            raise TrainerError(
-                f"the {split} split needs readable images of both classes, has "
-                f"{record['counts'][split]}"
-            )
+    check_counts(record["counts"], cfg)
     record["fingerprint"] = data.fingerprint(decoded)
     return decoded, record, manifest
+
+
+def check_counts(counts: dict[str, dict[str, int]], cfg: TrainConfig) -> None:
+    """Every split that is there needs MIN_PER_CLASS readable images of each class: fewer, and
+    the validation AUC, temperature and threshold (or the test metrics) are noise."""
+    short = {
+        split: per_class
+        for split, per_class in counts.items()
+        if (split != "test" or any(per_class.values())) and min(per_class.values()) < MIN_PER_CLASS
+    }
+    if short:
+        cause = f" (--limit {cfg.limit} images per split)" if cfg.limit else ""
+        found = "; ".join(f"{split} {per_class}" for split, per_class in short.items())
+        raise TrainerError(
+            f"too few images to train and validate{cause}: {found}; every split needs at least "
+            f"{MIN_PER_CLASS} readable images of each class"
+        )
 
 
 def class_weights(y: np.ndarray) -> dict[int, float] | None:
@@ -103,16 +119,19 @@ def class_weights(y: np.ndarray) -> dict[int, float] | None:
     return {k: float(len(y) / (2 * counts[k])) for k in (0, 1)}
 
 
-def make_callback(val: data.Decoded, spec: Any, checkpoint: Path):
+def best_epoch_callback(val: data.Decoded, spec: Any) -> Any:
     """Each epoch: val loss/accuracy/ROC-AUC on whole images (the scanner's crops, averaged),
-    added to the logs so early stopping, the history and the progress line see them; the model
-    is saved whenever val ROC-AUC improves."""
+    added to the logs so early stopping, the history and the progress line see them. The weights
+    of the best val ROC-AUC are kept in memory with that AUC and its epoch (1-based, as in
+    history.csv); the checkpoint is written once, from them, after training."""
     import keras
 
     y = val.labels()
 
-    class ValidationAUC(keras.callbacks.Callback):
-        best = -1.0
+    class BestValidationAUC(keras.callbacks.Callback):
+        best_auc = -1.0
+        best_epoch = 0
+        best_weights: list[np.ndarray] = []
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             p = metrics.calibrated(keras_logits(self.model, val.pixels, spec), 1.0)
@@ -123,14 +142,16 @@ def make_callback(val: data.Decoded, spec: Any, checkpoint: Path):
                     val_accuracy=float(np.mean((p >= 0.5) == y)),
                     val_auc=auc,
                 )
-            if auc > self.best:
-                self.best = auc
-                self.model.save(checkpoint)
+            if auc > self.best_auc:
+                self.best_auc, self.best_epoch = auc, epoch + 1
+                self.best_weights = self.model.get_weights()
 
-    return ValidationAUC()
+    return BestValidationAUC()
 
 
-def fit(cfg: TrainConfig, decoded: data.Decoded, out: Path) -> tuple[Any, dict[str, list]]:
+def fit(cfg: TrainConfig, decoded: data.Decoded) -> tuple[Any, dict[str, list], dict[str, Any]]:
+    """The model of the best validation epoch (uncompiled: weights and architecture only), the
+    history, and {"best_val_auc", "best_epoch"}."""
     import keras
     import tensorflow as tf
 
@@ -152,20 +173,20 @@ def fit(cfg: TrainConfig, decoded: data.Decoded, out: Path) -> tuple[Any, dict[s
             keras.metrics.AUC(name="auc", from_logits=True),
         ],
     )
-    callbacks = [
-        make_callback(decoded.subset("val"), spec, out / "model.keras"),
-        keras.callbacks.EarlyStopping("val_auc", patience=cfg.patience, mode="max"),
-    ]
+    tracker = best_epoch_callback(decoded.subset("val"), spec)
+    stop = keras.callbacks.EarlyStopping("val_auc", patience=cfg.patience, mode="max")
     print(f"class weights: {weights or 'none (balanced enough)'}")
     history = model.fit(
         data.train_dataset(train, spec, cfg, weights),
         epochs=cfg.epochs,
-        callbacks=callbacks,
+        callbacks=[tracker, stop],
         verbose=2,
         shuffle=False,  # the dataset shuffles itself, seeded per epoch
     )
-    best = keras.models.load_model(out / "model.keras", compile=False)
-    return best, {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    best = build(cfg.arch, cfg.image_size)  # no optimizer state: it belongs to the last epoch
+    best.set_weights(tracker.best_weights)
+    record = {"best_val_auc": tracker.best_auc, "best_epoch": tracker.best_epoch}
+    return best, {k: [float(v) for v in vs] for k, vs in history.history.items()}, record
 
 
 def describe_model(cfg: TrainConfig) -> dict[str, Any]:
@@ -187,45 +208,89 @@ def write_history(history: dict[str, list], path: Path) -> None:
             w.writerow([i + 1, *(history[k][i] for k in keys)])
 
 
+def calibrate(logits: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Temperature (min val log loss) and threshold (THRESHOLD_RULE) on validation logits; an
+    edge of the temperature range is recorded (train() reports it)."""
+    temperature = metrics.fit_temperature(logits, y)
+    threshold = metrics.choose_threshold(y, metrics.calibrated(logits, temperature))
+    calibration: dict[str, Any] = {
+        "temperature": temperature,
+        "threshold": threshold,
+        "threshold_rule": metrics.THRESHOLD_RULE,
+    }
+    edge = metrics.temperature_edge(temperature)
+    if edge:
+        calibration["temperature_at_edge"] = edge
+    return calibration
+
+
 def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
+    """Fit on cfg.data and write the run to `out`; the val/test metrics. TrainerError when it
+    cannot run, CheckFailed (after writing the run) when calibration found no signal."""
+    check_run_dir(out, force)  # before the seconds TensorFlow takes to import
+    tfenv.load()
     check_config(cfg)
-    check_run_dir(out, force)
-    started = time.time()
+    started = datetime.datetime.now(datetime.timezone.utc)
     decoded, record, manifest = load_data(cfg)
     out.mkdir(parents=True, exist_ok=True)  # only now: a bad DATA leaves no empty RUN behind
-    with open(out / "splits.csv", "w", newline="") as f:  # the exact split, for reproduction
-        csv.writer(f).writerows(
-            [("split", "label", "path")]
-            + [(s.split, data.LABELS[s.label], s.rel) for s in decoded.samples]
-        )
+    write_splits(decoded, out / "splits.csv")
     model_info = describe_model(cfg)
     print(
         f"data: {record['counts']} (fingerprint {record['fingerprint'][:12]}); model {cfg.arch}: "
         f"{model_info['parameters']:,} parameters, {model_info['gflops_per_image']} GFLOP/image"
     )
-    config = {
+    model, history, best = fit(cfg, decoded)
+    files.atomic_write(out / "model.keras", lambda temp: model.save(temp))
+    write_history(history, out / "history.csv")
+    plots.curves(history, out / "curves.png", best["best_epoch"])
+
+    val = decoded.subset("val")
+    val_logits = keras_logits(model, val.pixels, cfg.spec())
+    calibration = calibrate(val_logits, val.labels())
+    results = report(model, decoded, cfg.spec(), calibration, manifest, out)
+    config: dict[str, Any] = {
         "settings": cfg.to_dict(),
         "preprocess": cfg.spec().to_dict(),
         "data": record,
         "model": model_info,
         "versions": versions(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": started.isoformat(timespec="seconds"),
+        "calibration": calibration,
+        **best,
+        "epochs_run": len(history.get("loss", [])),
+        "training_seconds": round(
+            (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 1
+        ),
     }
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    model, history = fit(cfg, decoded, out)
-    write_history(history, out / "history.csv")
-    plots.curves(history, out / "curves.png")
+    files.write_text(out / "config.json", json.dumps(config, indent=2))
+    print(
+        f"run written to {out} (best val ROC-AUC {best['best_val_auc']:.4f} at epoch "
+        f"{best['best_epoch']}, temperature {calibration['temperature']:.3f}, threshold "
+        f"{calibration['threshold']:.4f})"
+    )
+    check_calibration(calibration, results["val"])
+    return results
 
-    spec = cfg.spec()
-    val = decoded.subset("val")
-    val_logits = keras_logits(model, val.pixels, spec)
-    temperature = metrics.fit_temperature(val_logits, val.labels())
-    threshold = metrics.choose_threshold(val.labels(), metrics.calibrated(val_logits, temperature))
-    config["calibration"] = {
-        "temperature": temperature,
-        "threshold": threshold,
-        "threshold_rule": metrics.THRESHOLD_RULE,
-    }
+
+def write_splits(decoded: data.Decoded, path: Path) -> None:
+    """The exact split, for reproduction."""
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(
+            [("split", "label", "path")]
+            + [(s.split, data.LABELS[s.label], s.rel) for s in decoded.samples]
+        )
+
+
+def report(
+    model: Any,
+    decoded: data.Decoded,
+    spec: PreprocessSpec,
+    calibration: dict[str, Any],
+    manifest: dict[str, dict[str, str]],
+    out: Path,
+) -> dict[str, Any]:
+    """Val and test metrics, plots, metrics.json and classification_report.txt in `out`."""
+    temperature, threshold = calibration["temperature"], calibration["threshold"]
     results: dict[str, Any] = {"threshold": threshold, "threshold_rule": metrics.THRESHOLD_RULE}
     results["temperature"] = temperature
     texts = []
@@ -234,16 +299,30 @@ def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
         if not part.samples:
             continue
         y = part.labels()
-        logits = val_logits if split == "val" else keras_logits(model, part.pixels, spec)
-        p = metrics.calibrated(logits, temperature)
+        p = metrics.calibrated(keras_logits(model, part.pixels, spec), temperature)
         sources = [data.source_of(s, manifest) for s in part.samples]
         results[split] = write_report(out, split, y, p, threshold, sources)
         texts.append(report_text(split, y, p, threshold))
         print(headline(split, results[split]))
-    config["training_seconds"] = round(time.time() - started, 1)
-    config["epochs_run"] = len(history.get("loss", []))
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     (out / "classification_report.txt").write_text("\n".join(texts))
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    print(f"run written to {out} (temperature {temperature:.3f}, threshold {threshold:.4f})")
     return results
+
+
+def check_calibration(calibration: dict[str, Any], val: dict[str, Any]) -> None:
+    """A temperature on the top edge means the model found no signal: the run is written (to
+    look at) but fails, so a pipeline does not export it. The bottom edge is a warning."""
+    edge = calibration.get("temperature_at_edge")
+    t, auc = calibration["temperature"], val["roc_auc"]
+    if edge == "upper":
+        raise CheckFailed(
+            f"calibration found no signal: the temperature fit hit the top of its range (T {t:g},"
+            f" val ROC-AUC {auc:.3f}); scores would all be near 0.5. Do not export this run"
+        )
+    if edge == "lower":
+        print(
+            f"warning: the temperature fit hit the bottom of its range (T {t:g}): validation is "
+            "separated perfectly, so its scores are as confident as they can be; more "
+            "validation images would calibrate them",
+            file=sys.stderr,
+        )

@@ -1,0 +1,95 @@
+"""The facescan-train command line without training: help text, exit codes, --debug (no
+TensorFlow needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from trainer import robustness, tfenv
+from trainer.cli import app
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def squeezed(text: str) -> str:
+    """Without whitespace: help is rewrapped (and may break at hyphens) to the terminal width."""
+    return "".join(text.split())
+
+
+def test_every_command_help_shows_every_option_help_in_full() -> None:
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert set(commands) == {"train", "evaluate", "export", "eda", "quantize", "checks"}
+    for name, command in commands.items():
+        code, output = invoke(name, "--help")
+        assert code == 0, output
+        for param in command.params:
+            text = getattr(param, "help", None)
+            if text:
+                assert squeezed(text) in squeezed(output), (name, param.name, output)
+    _, train_help = invoke("train", "--help")
+    for shown in ("lean | lean-wide | seed-cnn [lean].", "Maximum epochs [30]."):
+        assert squeezed(shown) in squeezed(train_help)
+
+
+def test_top_help_states_the_exit_codes() -> None:
+    code, output = invoke("--help")
+    assert code == 0
+    for text in ("0 ok", "1 a check failed", "2 the command could not run", "130 interrupted"):
+        assert squeezed(text) in squeezed(output), output
+
+
+def stub_checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: BaseException) -> list:
+    """`checks` with its work replaced by raising `error`; returns the command line."""
+
+    def work(*args: object) -> None:
+        raise error
+
+    monkeypatch.setattr(robustness, "model_card_checks", work)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    return ["checks", str(model), str(tmp_path), "--out", str(tmp_path / "out")]
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (KeyboardInterrupt(), 130, "facescan-train: interrupted"),
+        (ZeroDivisionError("boom"), 2, "internal error: ZeroDivisionError: boom (rerun with"),
+        (ImportError("no tf", name="tensorflow"), 2, "install facescan[train]"),
+    ],
+)
+def test_errors_map_to_exit_codes_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, error: BaseException, code: int, message: str
+) -> None:
+    exit_code, output = invoke(*stub_checks(monkeypatch, tmp_path, error))
+    assert exit_code == code and message in output and "Traceback" not in output, output
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    args = stub_checks(monkeypatch, tmp_path, ZeroDivisionError("boom"))
+    code, output = invoke(*args, "--debug")
+    assert code == 2 and "Traceback" in output and "ZeroDivisionError: boom" in output
+
+
+def test_a_missing_input_cannot_run(tmp_path: Path) -> None:
+    code, output = invoke("checks", str(tmp_path / "none.onnx"), str(tmp_path), "--out", "x")
+    assert code == 2 and "model not found" in output
+
+
+def test_tensorflow_log_level_is_quiet_unless_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "")  # so that teardown restores the original
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    tfenv.configure(debug=True)
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    tfenv.configure(debug=False)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
