@@ -61,8 +61,17 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="RUN folder to create.")],
     epochs: Annotated[int | None, typer.Option(help="Maximum epochs [30].")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per step [32].")] = None,
-    image_size: Annotated[int | None, typer.Option(help="Model input N x N [256].")] = None,
-    arch: Annotated[str | None, typer.Option(help="lean | lean-wide | seed-cnn [lean].")] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(help="Model input N x N [256; efficientnet-lite0/1/2: 224/240/260]."),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="lean | lean-wide | seed-cnn | efficientnet-lite0/1/2 [lean]."),
+    ] = None,
+    pretrained: Annotated[
+        str | None, typer.Option(help="imagenet: start from ImageNet weights (efficientnet-lite*).")
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of split, shuffling, augmentation.")
     ] = None,
@@ -100,7 +109,7 @@ def train(
     settings: dict[str, Any] = {
         k: given[k]
         for k in ("epochs", "batch_size", "image_size", "arch", "seed", "lr", "patience")
-        + ("preprocess", "crop_grid", "resize_filter", "limit")
+        + ("preprocess", "crop_grid", "resize_filter", "limit", "pretrained")
         if k in given
     }
     settings["data"] = str(data)
