@@ -90,9 +90,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
     """Resolves only what a state dict needs; any other global is refused before it is
     looked up, so nothing from the file is ever imported or called."""
 
-    def __init__(self, file: BinaryIO, storages: dict[str, _Storage]) -> None:
+    def __init__(self, file: BinaryIO, storages: dict[str, _Storage] | None) -> None:
         super().__init__(file)
-        self.storages = storages
+        self.storages = storages  # None: this pickle must not name storages
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("collections", "OrderedDict"):
@@ -107,6 +107,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         )
 
     def persistent_load(self, pid: Any) -> _Storage:
+        if self.storages is None:
+            raise TorchFormatError("a storage outside the state dict")
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
             raise TorchFormatError(f"unexpected persistent id {pid!r:.80}")
         _, kind, key, _location, numel, view = pid
@@ -124,7 +126,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def _load_pickle(f: BinaryIO, storages: dict[str, _Storage] | None = None) -> Any:
     try:
-        return _RestrictedUnpickler(f, {} if storages is None else storages).load()
+        return _RestrictedUnpickler(f, storages).load()
     except TorchFormatError:
         raise
     except Exception as e:  # truncated or garbled bytes: pickle raises many kinds
