@@ -6,9 +6,13 @@ sigmoid). Add an architecture by writing a builder and naming it in ARCHS.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import keras
 from keras import layers
+
+from trainer import efficientnet_lite
+from trainer.pretrained import PRETRAINED
 
 
 def seed_cnn(size: int) -> keras.Model:
@@ -61,13 +65,22 @@ ARCHS: dict[str, Callable[[int], keras.Model]] = {
     "seed-cnn": seed_cnn,
     "lean": lean,
     "lean-wide": lean_wide,
+    # ImageNet-pretrainable backbones (trainer/efficientnet_lite.py, trainer/pretrained.py)
+    **{name: partial(efficientnet_lite.build, name) for name in efficientnet_lite.VARIANTS},
 }
 
 
-def build(name: str, size: int) -> keras.Model:
+def build(name: str, size: int, pretrained: str = "") -> keras.Model:
+    """Architecture `name` at `size` px; `pretrained="imagenet"` loads its ImageNet weights
+    (all but the classifier, which the logit head replaces)."""
     if name not in ARCHS:
         raise KeyError(name)
-    return ARCHS[name](size)
+    if pretrained not in ("", *PRETRAINED):
+        raise ValueError(f"pretrained {pretrained!r}: choose from {', '.join(PRETRAINED)}")
+    model = ARCHS[name](size)
+    if pretrained:
+        efficientnet_lite.load_imagenet(model, name)
+    return model
 
 
 def count_macs(model: keras.Model) -> int:

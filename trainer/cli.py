@@ -122,10 +122,17 @@ def train(
         int | None, typer.Option(help=f"Images per step [{DEFAULTS.batch_size}].")
     ] = None,
     image_size: Annotated[
-        int | None, typer.Option(help=f"Model input N x N [{DEFAULTS.image_size}].")
+        int | None,
+        typer.Option(help="Model input N x N [256; efficientnet-lite0/1/2: 224/240/260]."),
     ] = None,
     arch: Annotated[
-        str | None, typer.Option(help=f"lean | lean-wide | seed-cnn [{DEFAULTS.arch}].")
+        str | None,
+        typer.Option(
+            help=f"lean | lean-wide | seed-cnn | efficientnet-lite0/1/2 [{DEFAULTS.arch}]."
+        ),
+    ] = None,
+    pretrained: Annotated[
+        str | None, typer.Option(help="imagenet: start from ImageNet weights (efficientnet-lite*).")
     ] = None,
     seed: Annotated[
         int | None, typer.Option(help=f"Seed of split, shuffling, augmentation [{DEFAULTS.seed}].")
@@ -171,7 +178,7 @@ def train(
     settings: dict[str, Any] = {
         k: given[k]
         for k in ("epochs", "batch_size", "image_size", "arch", "seed", "lr", "patience")
-        + ("preprocess", "crop_grid", "resize_filter", "limit")
+        + ("preprocess", "crop_grid", "resize_filter", "limit", "pretrained")
         if k in given
     }
     settings["data"] = str(data)

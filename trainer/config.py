@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from scanner.preprocess import PreprocessSpec
+from trainer import pretrained as backbones
 
 AUGMENTATIONS = ("flip", "brightness", "contrast", "rescale", "jpeg", "blur")
 # Ranges outside which a setting cannot work. Batches of 1 give BatchNorm no batch statistics;
@@ -73,7 +74,9 @@ class Augment:
 class TrainConfig:
     data: str = "../shared/datasets/faces"
     arch: str = "lean"
-    image_size: int = 256  # the notebook's input
+    # 0: the architecture's own input size (its ImageNet resolution for the pretrained
+    # backbones, trainer/pretrained.py), else the notebook's 256; resolved on construction.
+    image_size: int = 0
     preprocess: str = "resize"  # "resize" (the notebook) or "crop" (native-resolution crops)
     crop_grid: int = 1  # crop: k x k crops at evaluation and scan time, scores averaged
     resize_filter: str = "bilinear"
@@ -92,6 +95,18 @@ class TrainConfig:
     limit: int = 0  # at most this many images per split (stratified, seeded); 0 = all
     workers: int = 0  # decoding threads; 0 = one per core
     augment: Augment = field(default_factory=Augment)
+    pretrained: str = ""  # "imagenet": start from the backbone's ImageNet weights; "": random
+
+    def __post_init__(self) -> None:
+        if self.image_size == 0:  # frozen: set once, here, before anyone reads it
+            size = backbones.default_input_size(self.arch) or 256
+            object.__setattr__(self, "image_size", size)
+        if self.pretrained not in ("", *backbones.PRETRAINED):
+            raise TrainerError(f"pretrained {self.pretrained!r} is not one of: imagenet, ''")
+        if self.pretrained and self.arch not in backbones.BACKBONES:
+            raise TrainerError(
+                f"--pretrained {self.pretrained} needs --arch {' | '.join(backbones.BACKBONES)}"
+            )
 
     def spec(self) -> PreprocessSpec:
         """The preprocessing this run trains with and the exported model is scanned with."""
@@ -102,6 +117,7 @@ class TrainConfig:
             resize_filter=self.resize_filter,
             jpeg_draft=self.jpeg_draft,
             reducing_gap=self.reducing_gap,
+            **backbones.normalisation(self.arch),
         )
 
     def problems(self) -> list[str]:
@@ -138,6 +154,8 @@ class TrainConfig:
         new = {k: v for k, v in settings.items() if k in top}
         if aug:
             new["augment"] = _build(Augment, {**asdict(self.augment), **aug})
+        if "arch" in new and "image_size" not in new:
+            new["image_size"] = 0  # the new architecture's own size, not the old one's
         return dataclasses.replace(self, **{k: _coerce(self, k, v) for k, v in new.items()})
 
 

@@ -163,7 +163,7 @@ def fit(cfg: TrainConfig, decoded: data.Decoded) -> tuple[Any, dict[str, list], 
     train = decoded.subset("train")
     weights = class_weights(train.labels())
     steps = math.ceil(len(train.samples) / cfg.batch_size)
-    model = build(cfg.arch, cfg.image_size)
+    model = build(cfg.arch, cfg.image_size, cfg.pretrained)
     schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=cfg.epochs * steps)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
