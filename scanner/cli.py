@@ -39,11 +39,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-class ScanCommand(TyperCommand):
-    """The usage line as people write it (typer would print `{PATH...}`)."""
+class PlainUsage(TyperCommand):
+    """The usage line as people write it: `cmd [OPTIONS] DATA [OUT] PATH...` (typer would print
+    `{DATA}` for a required argument). Shared with facescan-train."""
 
     def collect_usage_pieces(self, ctx: object) -> list[str]:
-        return ["[OPTIONS]", "PATH..."]
+        pieces = ["[OPTIONS]"]
+        for param in self.params:
+            if param.param_type_name != "argument":
+                continue
+            name = (param.metavar or param.name or "ARG").upper()
+            name += "..." if param.nargs == -1 else ""
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces
 
 
 class Commands(TyperGroup):
@@ -86,7 +94,7 @@ def facescan(
     """Find AI-generated faces in a pile of photos."""
 
 
-@app.command(cls=ScanCommand, epilog=EPILOG, no_args_is_help=True)
+@app.command(cls=PlainUsage, epilog=EPILOG, no_args_is_help=True)
 def scan(
     paths: Annotated[
         list[Path],

@@ -35,7 +35,10 @@ def test_every_command_help_shows_every_option_help_in_full() -> None:
             if text:
                 assert squeezed(text) in squeezed(output), (name, param.name, output)
     _, train_help = invoke("train", "--help")
-    for shown in ("lean | lean-wide | seed-cnn [lean].", "Maximum epochs [30]."):
+    for shown in (
+        "lean | lean-wide | seed-cnn | efficientnet-lite0/1/2 [lean].",
+        "Maximum epochs [30].",
+    ):
         assert squeezed(shown) in squeezed(train_help)
 
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from scanner.cli import PlainUsage
 from trainer import tfenv
 from trainer.config import CheckFailed, TrainConfig, TrainerError, parse_settings
 
@@ -72,7 +73,7 @@ def command(body: Callable[..., None]) -> Callable[..., None]:
     run.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*signature.parameters.values(), DEBUG]
     )
-    app.command(epilog=EPILOG)(run)
+    app.command(cls=PlainUsage, epilog=EPILOG)(run)
     return run
 
 
