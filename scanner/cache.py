@@ -1,10 +1,12 @@
 """Result cache (`--cache FILE`): a re-scan of an unchanged store reuses earlier scores.
 
-Keyed by (sha256 of the file's bytes, sha256 of the ONNX model file), so a changed file or another
-model is a miss, whatever the file's name or date. What is stored is the model's score (plus the
-decoded size, format and provenance evidence); the label is recomputed from the current threshold,
-so changing `--threshold` relabels without rescoring. Error rows are never cached: a file that
-could not be read may be readable next time.
+Keyed by the sha256 of the file's bytes and a scan key (the sha256 of the ONNX model file and of
+the preprocessing it runs with: face crops on or off, their settings), so a changed file, another
+model or other face settings are a miss, whatever the file's name or date. What is stored is the
+model's scores, one per face or one for the whole image (plus the faces found, the decoded size,
+format and provenance evidence); labels are recomputed from the current threshold, so changing
+`--threshold` relabels without rescoring. Error rows are never cached: a file that could not be
+read may be readable next time.
 
 Concurrency: SQLite in WAL mode. Decode workers look up hits through their own read-only
 connections before decoding (a hit costs a read and a hash, no decode, no inference); only the
@@ -18,37 +20,42 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from scanner import provenance
 from scanner.errors import FacescanError
+from scanner.faces import Face
 
-SCHEMA_VERSION = 1  # PRAGMA user_version of a facescan cache
+SCHEMA_VERSION = 2  # PRAGMA user_version of a facescan cache (2: per-face results)
+OLDER_SCHEMAS = (1,)  # caches an older facescan wrote: emptied and reused (scores are cheap)
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another scan's batch to commit
 _CREATE = """
 CREATE TABLE IF NOT EXISTS results (
     file_sha256 TEXT NOT NULL,
-    model_sha256 TEXT NOT NULL,
-    score REAL NOT NULL,
+    scan_key TEXT NOT NULL,
+    scores TEXT NOT NULL,
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     format TEXT NOT NULL,
     evidence TEXT NOT NULL,
+    faces TEXT,
     evidence_version INTEGER NOT NULL,
-    PRIMARY KEY (file_sha256, model_sha256)
+    PRIMARY KEY (file_sha256, scan_key)
 ) WITHOUT ROWID
 """
 _SELECT = (
-    "SELECT score, width, height, format, evidence FROM results "
-    "WHERE file_sha256 = ? AND model_sha256 = ? AND evidence_version = ?"
+    "SELECT scores, width, height, format, evidence, faces FROM results "
+    "WHERE file_sha256 = ? AND scan_key = ? AND evidence_version = ?"
 )
-_INSERT = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 class CacheError(FacescanError):
@@ -57,11 +64,43 @@ class CacheError(FacescanError):
 
 @dataclass(frozen=True)
 class CachedResult:
-    score: float
+    scores: tuple[float, ...]  # one per unit (face, or the whole image)
     width: int
     height: int
     format: str
     evidence: str
+    faces: tuple[Face, ...] | None = None  # every face found; None: no detection ran
+    scored_faces: tuple[int, ...] = ()  # the faces that are units, in unit order
+
+    def columns(self) -> tuple[object, ...]:
+        faces = None
+        if self.faces is not None:
+            found = [{"box": f.box, "score": f.score, "landmarks": f.landmarks} for f in self.faces]
+            faces = json.dumps({"found": found, "scored": self.scored_faces})
+        return (json.dumps(self.scores), self.width, self.height, self.format, self.evidence, faces)
+
+    @classmethod
+    def from_columns(cls, row: tuple[Any, ...]) -> CachedResult:
+        scores, width, height, fmt, evidence, faces = row
+        found, scored = None, ()
+        if faces is not None:
+            stored = json.loads(faces)
+            found = tuple(face_from_json(f) for f in stored["found"])
+            scored = tuple(stored["scored"])
+        return cls(tuple(json.loads(scores)), width, height, fmt, evidence, found, scored)
+
+
+def face_from_json(data: dict[str, Any]) -> Face:
+    marks = tuple((float(x), float(y)) for x, y in data["landmarks"])
+    x0, y0, x1, y1 = (float(v) for v in data["box"])
+    return Face((x0, y0, x1, y1), float(data["score"]), marks)
+
+
+def scan_key(model_sha256: str, preprocess: dict[str, Any]) -> str:
+    """What decides a file's scores besides its bytes: the model file and the preprocessing it
+    runs with (face crops on or off, minimum face size, ...)."""
+    text = model_sha256 + "\n" + json.dumps(preprocess, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -77,7 +116,7 @@ class CacheReader:
     """The lookup side, small enough to send to every decode worker with each task."""
 
     path: str
-    model_sha256: str
+    scan_key: str
 
     def get(self, file_sha256: str) -> CachedResult | None:
         """The stored result for this content and model, or None (also when the cache is busy
@@ -85,12 +124,12 @@ class CacheReader:
         try:
             found = (
                 _reader(self.path)
-                .execute(_SELECT, (file_sha256, self.model_sha256, provenance.VERSION))
+                .execute(_SELECT, (file_sha256, self.scan_key, provenance.VERSION))
                 .fetchone()
             )
-        except sqlite3.Error:
+            return CachedResult.from_columns(found) if found else None
+        except (sqlite3.Error, ValueError, KeyError, TypeError):  # busy, or a mangled row
             return None
-        return CachedResult(*found) if found else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -122,9 +161,9 @@ def retry_while_busy(action: Callable[[], None], seconds: float = BUSY_TIMEOUT_S
 class ResultCache:
     """The writer, in the main process: `put` results, `commit` once per batch."""
 
-    def __init__(self, path: str | os.PathLike[str], model_sha256: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], scan_key: str) -> None:
         self.path = str(Path(path).resolve())
-        self.model_sha256 = model_sha256
+        self.scan_key = scan_key
         try:
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
             retry_while_busy(self._set_up)
@@ -135,21 +174,23 @@ class ResultCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, fast
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, SCHEMA_VERSION, *OLDER_SCHEMAS):
             raise CacheError(
                 f"cache {self.path} has schema version {version}, this facescan writes "
                 f"{SCHEMA_VERSION}: use another --cache file or delete this one"
             )
         with self._db:
+            if version in OLDER_SCHEMAS:
+                self._db.execute("DROP TABLE IF EXISTS results")
             self._db.execute(_CREATE)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def reader(self) -> CacheReader:
-        return CacheReader(self.path, self.model_sha256)
+        return CacheReader(self.path, self.scan_key)
 
     def put(self, file_sha256: str, result: CachedResult) -> None:
-        values = (result.score, result.width, result.height, result.format, result.evidence)
-        self._db.execute(_INSERT, (file_sha256, self.model_sha256, *values, provenance.VERSION))
+        values = (file_sha256, self.scan_key, *result.columns(), provenance.VERSION)
+        self._db.execute(_INSERT, values)
 
     def commit(self) -> None:
         self._db.commit()

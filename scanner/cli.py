@@ -158,6 +158,20 @@ def scan(
         str | None,
         typer.Option(help="Scan only part I of N (1-based I/N): CI jobs split a tree by path."),
     ] = None,
+    faces: Annotated[
+        str,
+        typer.Option(
+            help="auto: score each face the detector finds, when the model was trained on face "
+            "crops (its metadata says so); off: score whole images."
+        ),
+    ] = "auto",
+    min_face: Annotated[
+        int | None,
+        typer.Option(
+            help="Faces smaller than this many pixels (the box's longer side) are listed, not "
+            "scored: too few pixels to judge [default: the model's, 40]."
+        ),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -210,6 +224,8 @@ def scan(
         cache=cache,
         ignore_metadata=ignore_metadata,
         shard=shard,
+        faces=faces,
+        min_face=min_face,
         engine=engine,
         ray_address=ray_address,
         actors=actors,

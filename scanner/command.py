@@ -69,6 +69,8 @@ def scan_command(options: ScanOptions) -> int:
             ray_address=options.ray_address,
             actors=options.actors,
             progress=options.debug,
+            faces=options.faces,
+            min_face=options.min_face,
         )
     ) as scanner:
         model = console.model_info(scanner)

@@ -12,26 +12,29 @@ Coordinates are continuous pixels: the image spans [0, width] x [0, height] and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from scanner.decode import DEFAULT_MAX_PIXELS, accepted_formats, decode
 from scanner.metadata import InvalidModelError
-from scanner.preprocess import RESIZE_FILTERS
+from scanner.preprocess import (  # FaceCropSpec lives with the rest of the preprocessing
+    RESIZE_FILTERS,
+    SIZE_MULTIPLE,
+    FaceCropSpec,
+    valid_detect_size,
+)
 
-DETECTORS = ("centerface",)
 MODEL_NAME = "centerface.onnx"
 STRIDE = 4  # CenterFace's output maps have one cell per 4 x 4 input pixels
-SIZE_MULTIPLE = 32  # the network's input height and width must be multiples of 32
 # Landmark order as CenterFace gives it (left and right as the image shows them).
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 DEFAULT_THRESHOLD = 0.5  # heatmap peak a face needs
@@ -61,56 +64,17 @@ class Face:
         return Face((x0 * sx, y0 * sy, x1 * sx, y1 * sy), self.score, points)
 
 
-@dataclass(frozen=True)
-class FaceCropSpec:
-    """How a photo becomes face crops. Stored in a model's metadata so that the trainer and the
-    scanner cut the same crop; the classifier's PreprocessSpec then takes the crop as its image.
-
-    The crop is the square centred on the detector's box (cut to the photo) with side
-    max(box width, box height) * (1 + 2 * margin), turned by the eyes' angle when `align`,
-    resized to output_size x output_size. Where it leaves the photo the photo is mirrored.
-    """
-
-    detector: str = "centerface"
-    detect_size: int = 640  # detection runs on a copy whose longer side is at most this
-    min_face: int = 40  # faces smaller than this (box's longer side, photo pixels) are skipped
-    margin: float = 0.1  # added on each side, as a fraction of the box's longer side
-    align: bool = True  # rotate so the eyes are level
-    output_size: int = 256  # the crop's side
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.detector not in DETECTORS:
-            problems.append(f"detector {self.detector!r} is not one of {', '.join(DETECTORS)}")
-        if not valid_detect_size(self.detect_size):
-            problems.append(f"detect_size {self.detect_size} is not a multiple of 32 in 32..4096")
-        if not 0 <= self.min_face <= 100_000:
-            problems.append(f"min_face {self.min_face} is not in 0..100000")
-        if not 0 <= self.margin <= 2:
-            problems.append(f"margin {self.margin} is not in 0..2")
-        if not 8 <= self.output_size <= 4096:
-            problems.append(f"output_size {self.output_size} is not in 8..4096")
-        if problems:
-            raise ValueError("invalid face crop: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FaceCropSpec:
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown face crop keys: {', '.join(unknown)}")
-        return cls(**data)
-
-
-def valid_detect_size(size: int) -> bool:
-    return SIZE_MULTIPLE <= size <= 4096 and size % SIZE_MULTIPLE == 0
-
-
 def default_detector_path() -> Path:
     """The CenterFace model shipped inside the package (models/ in the source tree)."""
     return Path(str(resources.files("scanner.models") / MODEL_NAME))
+
+
+@functools.cache
+def shared_detector(detect_size: int, provider: str, pid: int) -> FaceDetector:
+    """One detector per process, detect size and provider, shared by the decode threads
+    (onnxruntime sessions run concurrently from several threads). One intra-op thread each:
+    the decode workers are the parallelism. `pid`: a forked process builds its own."""
+    return FaceDetector(provider=provider, threads=1, detect_size=detect_size)
 
 
 class FaceDetector:
@@ -325,12 +289,14 @@ class FacePhoto:
         data: bytes,
         detect_size: int = FaceCropSpec.detect_size,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        sha256: str | None = None,
     ) -> None:
         self._data, self._max_pixels = data, max_pixels
         stored = _stored_size(data)  # EXIF orientation may swap the sides, never their lengths
         # (None: the header alone is not enough; a full decode copes, or says what is wrong)
         draft = _draft_size(min(stored), detect_size / max(stored)) if stored else None
-        self.decoded = decode(data, max_pixels, draft, hashlib.sha256(data).hexdigest())
+        sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        self.decoded = decode(data, max_pixels, draft, sha256)
         self.width, self.height = self.decoded.width, self.decoded.height
         self._decodes = [self.decoded.image]
 

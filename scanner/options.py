@@ -34,6 +34,8 @@ class ScanOptions:
     cache: Path | None = None
     ignore_metadata: bool = False
     shard: str | None = None
+    faces: str = "auto"
+    min_face: int | None = None
     engine: str = "local"
     ray_address: str | None = None
     actors: int = 1

@@ -25,7 +25,59 @@ GEOMETRIES = ("resize", "crop")
 SMALL_IMAGE_POLICIES = ("pad", "upscale")
 LAYOUTS = ("NHWC", "NCHW")
 CHANNEL_ORDERS = ("RGB", "BGR")
-ADDED_LATER = ("reducing_gap",)  # fields whose default is the behaviour before they existed
+ADDED_LATER = ("reducing_gap", "faces")  # fields whose default is the behaviour before them
+DETECTORS = ("centerface",)
+SIZE_MULTIPLE = 32  # the detector's input height and width must be multiples of 32
+
+
+@dataclass(frozen=True)
+class FaceCropSpec:
+    """How a photo becomes face crops. Stored in a model's metadata so that the trainer and the
+    scanner cut the same crop; the classifier's PreprocessSpec then takes the crop as its image.
+
+    The crop is the square centred on the detector's box (cut to the photo) with side
+    max(box width, box height) * (1 + 2 * margin), turned by the eyes' angle when `align`,
+    resized to output_size x output_size. Where it leaves the photo the photo is mirrored.
+    """
+
+    detector: str = "centerface"
+    # Detection runs on a copy whose longer side is at most this: at 960 a face of 5 % of a
+    # photo's longer side is still about 48 px there, where CenterFace finds 9 in 10
+    # (tools/measure_faces.py groups; at 640 half of them were missed).
+    detect_size: int = 960
+    min_face: int = 40  # smaller faces (box's longer side, photo pixels) are listed, not scored
+    margin: float = 0.1  # added on each side, as a fraction of the box's longer side
+    align: bool = True  # rotate so the eyes are level
+    output_size: int = 256  # the crop's side
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.detector not in DETECTORS:
+            problems.append(f"detector {self.detector!r} is not one of {', '.join(DETECTORS)}")
+        if not valid_detect_size(self.detect_size):
+            problems.append(f"detect_size {self.detect_size} is not a multiple of 32 in 32..4096")
+        if not 0 <= self.min_face <= 100_000:
+            problems.append(f"min_face {self.min_face} is not in 0..100000")
+        if not 0 <= self.margin <= 2:
+            problems.append(f"margin {self.margin} is not in 0..2")
+        if not 8 <= self.output_size <= 4096:
+            problems.append(f"output_size {self.output_size} is not in 8..4096")
+        if problems:
+            raise ValueError("invalid face crop: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaceCropSpec:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown face crop keys: {', '.join(unknown)}")
+        return cls(**data)
+
+
+def valid_detect_size(size: int) -> bool:
+    return SIZE_MULTIPLE <= size <= 4096 and size % SIZE_MULTIPLE == 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +103,9 @@ class PreprocessSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)  # ... then divided, per channel
     channel_order: str = "RGB"
     layout: str = "NHWC"
+    # Face crops: the detector finds the faces, each becomes one FaceCropSpec crop, and the rest
+    # of this spec applies to the crop as it would to a whole image. None: the whole image.
+    faces: FaceCropSpec | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -76,6 +131,8 @@ class PreprocessSpec:
             problems.append("value_range needs 2 numbers, mean and std 3 each")
         elif any(s == 0 for s in self.std):
             problems.append("std must not contain 0")
+        if self.faces is not None and self.geometry != "resize":
+            problems.append("face crops need geometry resize (the crop is the face)")
         if problems:
             raise ValueError("invalid preprocessing: " + "; ".join(problems))
 
@@ -107,6 +164,8 @@ class PreprocessSpec:
         values: dict[str, Any] = {
             k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
         }
+        if values.get("faces") is not None:
+            values["faces"] = FaceCropSpec.from_dict(values["faces"])
         return cls(**values)
 
 

@@ -8,6 +8,26 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class FaceResult:
+    """One face the detector found: its box in the image's pixels (after EXIF orientation), the
+    detector's confidence, and its own score and label (None when it is smaller than
+    --min-face: listed, not judged)."""
+
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    detection: float
+    score: float | None = None
+    label: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "box": [round(v, 1) for v in self.box],
+            "detection": round(self.detection, 4),
+            "score": None if self.score is None else round(self.score, 6),
+            "label": self.label,
+        }
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """One row of the report: a scored image or the reason it could not be scored."""
 
@@ -23,7 +43,13 @@ class ScanResult:
     evidence: str | None = None  # provenance evidence from the metadata ("" when none)
     reason: str | None = None  # "model" | "metadata": what decided the label
     cached: bool = False  # the score came from the --cache file
+    # Every face found, when the model scores face crops (None: no detection ran). The image's
+    # score is its highest face score; with no face large enough, the whole image is scored.
+    faces: tuple[FaceResult, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies every field, once per report row.
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.faces is not None:
+            values["faces"] = [face.as_dict() for face in self.faces]
+        return values

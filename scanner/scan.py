@@ -7,20 +7,25 @@ provenance evidence and labelling, and building one `ScanResult` per file. An en
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING
 
 from scanner import engines
-from scanner.cache import CachedResult, ResultCache, file_sha256
+from scanner.cache import CachedResult, ResultCache, file_sha256, scan_key
 from scanner.decode import to_rgb, upright
+from scanner.errors import UsageError
+from scanner.faces import shared_detector
 from scanner.limits import DecodeLimits
-from scanner.preprocess import fit_geometry
+from scanner.preprocess import PreprocessSpec
 from scanner.provenance import declares_ai
-from scanner.results import ScanResult
+from scanner.results import FaceResult, ScanResult
 from scanner.session import resolve_model
 from scanner.walk import Shard, walk
-from scanner.work import Decoded, Prepare
+from scanner.work import Decoded, Prepare, crops_of
+
+FACES_MODES = ("auto", "off")
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -54,6 +59,8 @@ class Scanner:
         ray_address: str | None = None,
         actors: int = 1,
         progress: bool = False,
+        faces: str = "auto",
+        min_face: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -68,13 +75,19 @@ class Scanner:
         self.engine = engines.create(engine, settings)
         self.model_path = settings.model
         self.info = self.engine.info
-        self.spec = self.info.preprocess
+        self.spec = face_settings(self.info.preprocess, faces, min_face)
         self.threshold = self.info.threshold if threshold is None else threshold
         # AI evidence in a file's metadata labels it positive whatever the score (README).
         self.use_metadata = use_metadata
-        self.cache = None if cache is None else ResultCache(cache, file_sha256(self.model_path))
+        detector = "cuda" if provider == "cuda" else "cpu"
+        if self.spec.faces is not None:  # a detector that cannot load stops the scan here
+            shared_detector(self.spec.faces.detect_size, detector, os.getpid())
+        self.cache = None
+        if cache is not None:
+            key = scan_key(file_sha256(self.model_path), self.spec.to_dict())
+            self.cache = ResultCache(cache, key)
         reader = None if self.cache is None else self.cache.reader()
-        self.prepare = Prepare(self.spec, limits or DecodeLimits(), reader)
+        self.prepare = Prepare(self.spec, limits or DecodeLimits(), reader, detector)
 
     @property
     def provider(self) -> str:
@@ -85,9 +98,10 @@ class Scanner:
         return self.info.labels[1] if score >= self.threshold else self.info.labels[0]
 
     def score(self, image: Image.Image) -> float:
-        """Probability that one in-memory image is AI-generated (EXIF orientation honoured)."""
-        crops = fit_geometry(to_rgb(upright(image)), self.spec)
-        return float(self.engine.score(crops)[0])
+        """Probability that one in-memory image is AI-generated (EXIF orientation honoured):
+        its highest face score when the model scores faces."""
+        crops = crops_of(to_rgb(upright(image)), self.spec)
+        return float(self.engine.score(crops).max())
 
     def scan(
         self,
@@ -121,14 +135,32 @@ class Scanner:
         if self.cache is None:
             return
         for d in batch:
-            if not d.cached and d.score is not None and d.sha256 and d.width and d.height:
-                stored = CachedResult(d.score, d.width, d.height, d.format or "", d.evidence)
+            if not d.cached and d.scores and d.sha256 and d.width and d.height:
+                stored = CachedResult(
+                    d.scores, d.width, d.height, d.format or "", d.evidence,
+                    d.faces, d.scored_faces,
+                )  # fmt: skip
                 self.cache.put(d.sha256, stored)
         self.cache.commit()
 
+    def _faces(self, d: Decoded) -> tuple[FaceResult, ...] | None:
+        """Every face found, the scored ones with their own score and label."""
+        if d.faces is None:
+            return None
+        scores = dict(zip(d.scored_faces, d.scores or (), strict=False))
+        return tuple(
+            FaceResult(
+                face.box,
+                face.score,
+                scores.get(i),
+                self.label(scores[i]) if i in scores else None,
+            )
+            for i, face in enumerate(d.faces)
+        )
+
     def _result(self, d: Decoded) -> ScanResult:
         if d.score is None:
-            return ScanResult(d.path, "error", error=d.error or "not scored")
+            return ScanResult(d.path, "error", error=d.error or "not scored", faces=None)
         by_metadata = self.use_metadata and declares_ai(d.evidence)
         label = self.info.positive_label if by_metadata else self.label(d.score)
         return ScanResult(
@@ -144,4 +176,20 @@ class Scanner:
             evidence=d.evidence,
             reason="metadata" if by_metadata else "model",
             cached=d.cached,
+            faces=self._faces(d),
         )
+
+
+def face_settings(spec: PreprocessSpec, faces: str, min_face: int | None) -> PreprocessSpec:
+    """The model's preprocessing with --faces and --min-face applied: "auto" crops faces when
+    the model's metadata asks for it, "off" scores whole images (as a model without face crops
+    does)."""
+    if faces not in FACES_MODES:
+        raise UsageError(f"--faces {faces!r}: choose from {', '.join(FACES_MODES)}")
+    if min_face is not None and min_face < 0:
+        raise UsageError(f"--min-face must be 0 or more (got {min_face})")
+    if faces == "off" or spec.faces is None:
+        return dataclasses.replace(spec, faces=None)
+    if min_face is not None:
+        return dataclasses.replace(spec, faces=dataclasses.replace(spec.faces, min_face=min_face))
+    return spec

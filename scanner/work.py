@@ -1,8 +1,12 @@
 """The unit of work between the scanner and its engines: a walked file becomes a `Decoded` item
-(pixels ready to score, a cache hit, or an error) through `Prepare`, and an engine scores it.
+(crops ready to score, a cache hit, or an error) through `Prepare`, and an engine scores it.
+
+A file is scored in *units*: each face the detector finds (at least `min_face` pixels) when the
+model asks for face crops, else the whole image. Every unit is `crops_per_image` crops, scored
+by the mean of its crops; the image's score is its highest unit score.
 
 `Prepare` runs wherever an engine decodes (threads here, Ray tasks on a cluster): it is a small
-frozen value, cheap to send, and it never raises for a bad file. `score_crops` is how every
+frozen value, cheap to send, and it never raises for a bad file. `score_items` is how every
 engine turns a batch of crops into scores, so all engines score alike.
 """
 
@@ -10,15 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
-from scanner.cache import CacheReader
+from scanner.cache import CachedResult, CacheReader
 from scanner.decode import ImageError, decode, read_file
+from scanner.faces import Face, FacePhoto, shared_detector
 from scanner.limits import DecodeLimits
 from scanner.preprocess import PreprocessSpec, fit_geometry, normalize
 from scanner.walk import WalkError, WalkItem
@@ -32,35 +39,46 @@ class Decoded:
     """One walked file on its way through an engine."""
 
     path: str
-    crops: np.ndarray | None = None  # uint8 (crops_per_image, N, N, 3) until scored
+    crops: np.ndarray | None = None  # uint8 (units * crops_per_image, N, N, 3) until scored
     width: int | None = None
     height: int | None = None
     format: str | None = None
     sha256: str | None = None
     error: str | None = None
     evidence: str = ""
-    score: float | None = None  # set by the engine, or by the cache (then `cached`)
+    # Face crops: every face found (None: detection did not run), and which of them are units,
+    # in crop order (the others are under min_face). No unit: the whole image is the one unit.
+    faces: tuple[Face, ...] | None = None
+    scored_faces: tuple[int, ...] = ()
+    scores: tuple[float, ...] | None = None  # one per unit: set by the engine, or the cache
     cached: bool = False
 
     @property
     def needs_scoring(self) -> bool:
-        return self.crops is not None and self.score is None
+        return self.crops is not None and self.scores is None
+
+    @property
+    def score(self) -> float | None:
+        """The image's score: its highest unit's."""
+        return max(self.scores) if self.scores else None
 
 
 @dataclass(frozen=True)
 class Prepare:
-    """Walked item -> `Decoded`: read, hash, look up the cache, decode, crop. Every failure
-    becomes an error item, never an exception: a bad file costs its row, not the scan."""
+    """Walked item -> `Decoded`: read, hash, look up the cache, decode, find faces, crop. Every
+    failure becomes an error item, never an exception: a bad file costs its row, not the scan."""
 
     spec: PreprocessSpec
     limits: DecodeLimits = DecodeLimits()
     cache: CacheReader | None = None
+    provider: str = "cpu"  # the face detector's
 
     def __call__(self, item: WalkItem) -> Decoded:
         if isinstance(item, WalkError):
             return Decoded(item.path, error=item.message)
         try:
-            return self._decode(item.path)
+            data = read_file(item.path, self.limits.max_bytes)
+            return self.prepare_bytes(item.path, data)
         except ImageError as e:
             return Decoded(item.path, error=str(e))
         except MemoryError:
@@ -68,38 +86,75 @@ class Prepare:
         except Exception as e:  # a decoder bug must cost one row, not the scan
             return Decoded(item.path, error=f"unexpected decoder error: {type(e).__name__}: {e}")
 
-    def _decode(self, path: str) -> Decoded:
-        data = read_file(path, self.limits.max_bytes)
+    def prepare_bytes(self, path: str, data: bytes) -> Decoded:
+        """The file's bytes, already read, to crops (or a cache hit); raises ImageError."""
         sha256 = hashlib.sha256(data).hexdigest()
         if self.cache is not None and (hit := self.cache.get(sha256)) is not None:
-            return Decoded(
-                path, None, hit.width, hit.height, hit.format, sha256, None, hit.evidence,
-                score=hit.score, cached=True,
-            )  # fmt: skip
-        image = decode(data, self.limits.max_pixels, self.spec.draft_size, sha256)
-        crops = fit_geometry(image.image, self.spec)
-        i = image
-        return Decoded(path, crops, i.width, i.height, i.format, i.sha256, evidence=i.evidence)
+            return from_cache(path, sha256, hit)
+        if self.spec.faces is None:
+            image = decode(data, self.limits.max_pixels, self.spec.draft_size, sha256)
+            crops = fit_geometry(image.image, self.spec)
+            i = image
+            return Decoded(path, crops, i.width, i.height, i.format, sha256, evidence=i.evidence)
+        return self._face_crops(path, data, sha256)
+
+    def _face_crops(self, path: str, data: bytes, sha256: str) -> Decoded:
+        """Detect on a reduced decode, crop each face large enough from a decode fine enough
+        for it (FacePhoto), or take the whole image when no face is."""
+        spec, faces_spec = self.spec, self.spec.faces
+        assert faces_spec is not None
+        photo = FacePhoto(data, faces_spec.detect_size, self.limits.max_pixels, sha256)
+        detector = shared_detector(faces_spec.detect_size, self.provider, os.getpid())
+        faces = tuple(photo.detect(detector, min_face=0))
+        scored = tuple(i for i, face in enumerate(faces) if face.size >= faces_spec.min_face)
+        if scored:
+            images = [photo.crop(faces[i], faces_spec) for i in scored]
+        else:  # scored whole, from a decode at least twice the input (or the full one)
+            images = [photo.image_at(whole_image_scale(photo, spec.input_size))]
+        crops = np.concatenate([fit_geometry(image, spec) for image in images])
+        d = photo.decoded
+        return Decoded(
+            path, crops, d.width, d.height, d.format, sha256, evidence=d.evidence,
+            faces=faces, scored_faces=scored,
+        )  # fmt: skip
+
+
+def whole_image_scale(photo: FacePhoto, input_size: int) -> float:
+    """The decode scale that keeps the shorter side at least twice the model's input."""
+    return min(1.0, 2 * input_size / max(1, min(photo.width, photo.height)))
+
+
+def from_cache(path: str, sha256: str, hit: CachedResult) -> Decoded:
+    return Decoded(
+        path, None, hit.width, hit.height, hit.format, sha256, None, hit.evidence,
+        faces=hit.faces, scored_faces=hit.scored_faces, scores=hit.scores, cached=True,
+    )  # fmt: skip
 
 
 def score_crops(session: ModelSession, spec: PreprocessSpec, crops: np.ndarray) -> np.ndarray:
-    """One score per image from its crops stacked in order (crops_per_image each): the mean of
-    its crops' scores. Every engine, and the trainer's ONNX evaluation, score through here."""
+    """One score per unit from the units' crops stacked in order (crops_per_image each): the
+    mean of its crops' scores. Every engine, and the trainer's ONNX evaluation, score here."""
     per_crop = session.predict(normalize(crops, spec))
     return per_crop.reshape(-1, spec.crops_per_image).mean(axis=1)
 
 
-def score_items(items: list[Decoded], score: Callable[[np.ndarray], np.ndarray]) -> list[Decoded]:
+def score_items(
+    items: list[Decoded], score: Callable[[np.ndarray], np.ndarray], crops_per_unit: int
+) -> list[Decoded]:
     """The items, those with crops scored by one `score` call over all their crops (pixels
     dropped once scored); cache hits and errors as they are."""
     todo = [d for d in items if d.needs_scoring]
     if not todo:
         return items
-    scores = iter(score(np.concatenate([d.crops for d in todo if d.crops is not None])))
-    return [
-        dataclasses.replace(d, crops=None, score=float(next(scores))) if d.needs_scoring else d
-        for d in items
-    ]
+    scores = score(np.concatenate([d.crops for d in todo if d.crops is not None]))
+    out, start = [], 0
+    for d in items:
+        if d.needs_scoring and d.crops is not None:
+            end = start + len(d.crops) // crops_per_unit
+            d = dataclasses.replace(d, crops=None, scores=tuple(map(float, scores[start:end])))
+            start = end
+        out.append(d)
+    return out
 
 
 def batched(items: Iterable[Decoded], size: int) -> Iterator[list[Decoded]]:
@@ -107,3 +162,19 @@ def batched(items: Iterable[Decoded], size: int) -> Iterator[list[Decoded]]:
     items = iter(items)
     while batch := list(islice(items, size)):
         yield batch
+
+
+def crops_of(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """In-memory image (upright RGB) to its units' crops, as a file would be prepared: face
+    crops when the spec asks for them (the whole image when no face is large enough)."""
+    if spec.faces is None:
+        return fit_geometry(image, spec)
+    from scanner.faces import face_crop
+
+    detector = shared_detector(spec.faces.detect_size, "cpu", os.getpid())
+    faces = [f for f in detector.detect(image) if f.size >= spec.faces.min_face]
+    if not faces:
+        return fit_geometry(image, spec)
+    f = spec.faces
+    crops = [face_crop(image, face, f.output_size, f.margin, f.align) for face in faces]
+    return np.concatenate([fit_geometry(crop, spec) for crop in crops])

@@ -90,7 +90,7 @@ def test_cache_hits_are_not_rescored(engine_name: str, tmp_path: Path, pile: Pat
     model = build_red_model(tmp_path / "red.onnx", spec)
     cache = ResultCache(tmp_path / "c.db", file_sha256(model))
     known = pile / "d0" / "img00.png"
-    planted = CachedResult(0.123, 7, 9, "PNG", "")  # not what the model would say
+    planted = CachedResult((0.123,), 7, 9, "PNG", "")  # not what the model would say
     cache.put(file_sha256(known), planted)
     cache.commit()
     engine = start(engine_name, model)

@@ -42,7 +42,7 @@ class LocalEngine(Engine):
 
     def run(self, items: Iterable[WalkItem], prepare: Prepare) -> Iterator[list[Decoded]]:
         for batch in batched(self.decode(items, prepare), self.batch_size):
-            yield score_items(batch, self.score)
+            yield score_items(batch, self.score, self.info.preprocess.crops_per_image)
 
     def score(self, crops: np.ndarray) -> np.ndarray:
         return score_crops(self.session, self.info.preprocess, crops)

@@ -140,7 +140,7 @@ class OnnxScorer:
         self.spec = self.session.info.preprocess
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        items = score_items(list(batch["item"]), self.score)
+        items = score_items(list(batch["item"]), self.score, self.spec.crops_per_image)
         return {"index": batch["index"], "item": objects(items)}
 
     def score(self, crops: np.ndarray) -> np.ndarray:

@@ -36,6 +36,8 @@ class CsvReport:
 
     def write(self, result: ScanResult) -> None:
         values = row(result)
+        if result.faces is not None:  # one row per file: the count (JSON reports list them)
+            values["faces"] = len(result.faces)
         self._write_cells([cell(values[f]) for f in FIELDS])
 
     def _write_cells(self, cells: Any) -> None:

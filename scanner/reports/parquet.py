@@ -73,11 +73,22 @@ def _schema() -> pa.Schema:
     """The report's columns, typed the same in every part whatever values it happens to hold."""
     import pyarrow as pa
 
+    face = pa.struct(
+        [
+            ("box", pa.list_(pa.float64())),
+            ("detection", pa.float64()),
+            ("score", pa.float64()),
+            ("label", pa.string()),
+        ]
+    )
+
     def kind(name: str) -> pa.DataType:
         if name == "score":
             return pa.float64()
         if name == "cached":
             return pa.bool_()
+        if name == "faces":
+            return pa.list_(face)
         return pa.int64() if name in INTEGER_FIELDS else pa.string()
 
     return pa.schema([(name, kind(name)) for name in FIELDS])
