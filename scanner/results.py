@@ -23,6 +23,7 @@ class ScanResult:
     evidence: str | None = None  # provenance evidence from the metadata ("" when none)
     reason: str | None = None  # "model" | "metadata": what decided the label
     cached: bool = False  # the score came from the --cache file
+    baseline: str | None = None  # with --baseline: the file's decision, "new" if flagged
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies every field, once per report row.

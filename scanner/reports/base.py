@@ -21,6 +21,7 @@ from scanner.results import ScanResult
 FIELDS = (
     *("path", "status", "label", "score", "error", "width", "height", "format", "sha256"),
     *("evidence", "reason", "cached"),  # appended by issue 8: older readers keep their columns
+    *("baseline",),  # issue 16: the --baseline decision ("new" when flagged and not in it)
 )
 # Reversible path escapes: `\\` is a backslash, `\xNN` the byte NN (see `printable`).
 _ESCAPE = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})")
