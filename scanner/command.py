@@ -9,9 +9,11 @@ to be complete.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scanner import console, policy
@@ -97,6 +99,24 @@ def candidates(options: ScanOptions) -> Callable[[], Iterator[WalkItem]]:
     return items
 
 
+def bar_total(
+    options: ScanOptions, items: Callable[[], Iterator[WalkItem]]
+) -> Callable[[], Iterator[WalkItem]] | None:
+    """What the progress bar counts its total with: the items a second time, unless the list
+    is not a regular file (stdin, a pipe): a second reader would take entries from the scan."""
+    if options.files_from is not None and not os.path.isfile(options.files_from):
+        return None
+    return partial(counted, items)
+
+
+def counted(items: Callable[[], Iterator[WalkItem]]) -> Iterator[WalkItem]:
+    """A bad list ends the count quietly: the scan itself reports the error."""
+    try:
+        yield from items()
+    except FacescanError:
+        return
+
+
 def scan_into(
     scanner: Scanner,
     options: ScanOptions,
@@ -109,11 +129,10 @@ def scan_into(
     is closed however the scan ends, and its summary says how: complete, interrupted,
     terminated or failed."""
     items = candidates(options)
-    count = None if options.files_from == "-" else items  # standard input is read only once
     state = "failed"
     try:
         with (
-            console.Progress(count, enabled=not options.quiet) as advance,
+            console.Progress(bar_total(options, items), enabled=not options.quiet) as advance,
             closing(scanner.scan_items(items())) as results,
         ):
             for result in results:

@@ -82,8 +82,11 @@ class ScanOptions:
             problems.append("give PATHs or --files-from, not both")
         elif self.files_from is None and not self.paths:
             problems.append("nothing to scan: give PATHs or --files-from FILE")
-        if self.files_from not in (None, "-") and not os.path.isfile(self.files_from):
-            problems.append(f"--files-from {self.files_from}: no such file")
+        if self.files_from not in (None, "-"):  # a pipe is fine: --files-from <(git diff -z ...)
+            if not os.path.exists(self.files_from):
+                problems.append(f"--files-from {self.files_from}: no such file")
+            elif os.path.isdir(self.files_from):
+                problems.append(f"--files-from {self.files_from} is a folder, not a list")
         if self.null and self.files_from is None:
             problems.append("-0 describes a --files-from list")
         if self.exit_zero and self.fail_on is not None and policy.parse_fail_on(self.fail_on):
