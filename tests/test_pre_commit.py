@@ -55,6 +55,9 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
         "PIP_NO_INDEX": "1",
         "PIP_NO_DEPS": "1",
         "PIP_NO_BUILD_ISOLATION": "0",  # pip reads 0 as "do not isolate the build"
+        # so the build backend must be there: virtualenv seeds its own setuptools (Python 3.12
+        # and later get none by default).
+        "VIRTUALENV_SETUPTOOLS": "bundle",
         "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
@@ -104,6 +107,7 @@ def test_try_repo_blocks_a_flagged_image_and_passes_a_clean_one(
     assert "Failed" in blocked.stdout and "exit code: 1" in blocked.stdout
     assert "\tai\tgenerated.png" in blocked.stdout  # facescan's flagged line, named
     assert "2 files, 1 flagged" in blocked.stdout  # the text file was never handed over
+    assert "/py_env-" in blocked.stdout  # the model inside the facescan pre-commit installed
 
 
 @needs_pre_commit
