@@ -95,6 +95,9 @@ class ScanOptions:
             problems.append("--update-baseline and --prune-baseline need --baseline FILE")
         elif self.prune_baseline and not self.update_baseline:
             problems.append("--prune-baseline needs --update-baseline")
+        elif self.prune_baseline and (self.files_from is not None or self.shard is not None):
+            # A part of the files sees a part of the entries: the rest would be dropped.
+            problems.append("--prune-baseline drops what the scan did not see: scan everything")
         elif self.baseline and not self.update_baseline and not self.baseline.is_file():
             problems.append(
                 f"no baseline {self.baseline}: make one with "

@@ -216,3 +216,7 @@ def test_cli_errors_name_the_baseline(tmp_path: Path, pile: Path, red_model: Pat
     assert prune_alone.returncode == 2 and "--prune-baseline needs --update-baseline" in (
         prune_alone.stderr
     )
+    (tmp_path / "list").write_text("pile/red0.png\n")
+    partial = facescan("baseline", "update", tmp_path / "bad.json", "--files-from", "list",
+                       "--prune", cwd=tmp_path)  # fmt: skip
+    assert partial.returncode == 2 and "drops what the scan did not see" in partial.stderr
