@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from scanner import engines, reports
+from scanner.baseline_cli import baseline_app
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.options import ScanOptions
 
@@ -26,7 +27,9 @@ EPILOG = (
     "Exit status: 0 no image flagged and none unreadable; 1 at least one image flagged "
     "(takes precedence); 2 nothing flagged but some file could not be read, or the scan could "
     "not run (bad option, missing model, no such path); 130 interrupted (Ctrl-C); 143 "
-    "terminated (SIGTERM). --exit-zero exits 0 once the report is written."
+    "terminated (SIGTERM). --fail-on picks which findings fail (flagged files that the "
+    "--baseline approved or holds as pending do not fail by default); --exit-zero exits 0 "
+    "once the report is written."
 )
 FORMATS = " | ".join(reports.formats())
 
@@ -42,6 +45,8 @@ def _version(value: bool) -> None:
 class PlainUsage(TyperCommand):
     """The usage line as people write it: `cmd [OPTIONS] DATA [OUT] PATH...` (typer would print
     `{DATA}` for a required argument). Shared with facescan-train."""
+
+    usage = ["[OPTIONS]", "PATH...", "| --files-from FILE"]
 
     def collect_usage_pieces(self, ctx: object) -> list[str]:
         pieces = ["[OPTIONS]"]
@@ -97,13 +102,13 @@ def facescan(
 @app.command(cls=PlainUsage, epilog=EPILOG, no_args_is_help=True)
 def scan(
     paths: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             metavar="PATH",
             readable=False,  # an unreadable file is an error row, not a reason to stop
-            help="Folders (walked recursively) or files.",
+            help="Folders (walked recursively) or files (or --files-from).",
         ),
-    ],
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -189,8 +194,49 @@ def scan(
     actors: Annotated[
         int, typer.Option(help="--engine ray: inference actors, one model session each.")
     ] = 1,
+    files_from: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE",
+            help="Scan exactly the paths listed in FILE (- for stdin), one per line, instead "
+            "of PATHs; listed names without an image extension and folders are skipped.",
+        ),
+    ] = None,  # fmt: skip
+    null: Annotated[
+        bool,
+        typer.Option(
+            "--null", "-0", help="--files-from is NUL-separated (git diff -z, find -print0)."
+        ),
+    ] = False,  # fmt: skip
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Reviewed decisions by file content (facescan baseline create): approved and "
+            "pending flagged files do not fail the job; the report's baseline column says why.",
+        ),
+    ] = None,  # fmt: skip
+    update_baseline: Annotated[
+        bool,
+        typer.Option(
+            help="Also write the --baseline FILE: new flagged files added as pending, "
+            "decisions kept."
+        ),
+    ] = False,  # fmt: skip
+    prune_baseline: Annotated[
+        bool,
+        typer.Option(help="With --update-baseline: drop entries whose file this scan did not see."),
+    ] = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LIST",
+            help="What fails the job: ai (flagged, not approved or pending in the baseline), "
+            "pending, error (unreadable), comma-separated, or none [default: ai,error].",
+        ),
+    ] = None,  # fmt: skip
     exit_zero: Annotated[
-        bool, typer.Option(help="Exit 0 whatever was found (collect-only jobs).")
+        bool, typer.Option(help="Exit 0 whatever was found (collect-only jobs): --fail-on none.")
     ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors still print.")
@@ -207,7 +253,7 @@ def scan(
     from scanner.command import run
 
     options = ScanOptions(
-        paths=tuple(str(p) for p in paths),
+        paths=tuple(str(p) for p in paths or ()),
         out=out,
         format=format,
         model=model,
@@ -232,8 +278,17 @@ def scan(
         exit_zero=exit_zero,
         quiet=quiet,
         debug=debug,
+        files_from=files_from,
+        null=null,
+        baseline=baseline,
+        update_baseline=update_baseline,
+        prune_baseline=prune_baseline,
+        fail_on=fail_on,
     )
     raise typer.Exit(run(options))
+
+
+app.add_typer(baseline_app)
 
 
 def main() -> None:

@@ -9,16 +9,19 @@ to be complete.
 
 from __future__ import annotations
 
+import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scanner import console
+from scanner import console, policy
+from scanner.baseline import Baseline, Review, Update, update
 from scanner.errors import Exit, FacescanError, Terminated
+from scanner.filelist import listed
 from scanner.options import ScanOptions
-from scanner.walk import walk
+from scanner.walk import WalkItem, walk
 
 if TYPE_CHECKING:
     from scanner.reports import Report
@@ -54,6 +57,7 @@ def scan_command(options: ScanOptions) -> int:
     silence_pillow_warnings()
     if options.out is not None:
         format_for(options.out, options.format)  # a bad name fails before the model loads
+    baseline = load_baseline(options)  # and so does a bad baseline
     with closing(
         Scanner(
             resolve_model(options.model, options.precision),
@@ -75,9 +79,44 @@ def scan_command(options: ScanOptions) -> int:
     ) as scanner:
         model = console.model_info(scanner)
         report = open_report(options.out, options.format, model) if options.out else None
-        tally = console.Tally(scanner.info.positive_label, keep_flagged=options.out is None)
-        scan_into(scanner, options, report, tally, model)
-    return finish(options, tally, model)
+        positive = scanner.info.positive_label
+        tally = console.Tally(positive, options.out is None, baseline is not None)
+        review = None if baseline is None else Review(baseline, positive, options.update_baseline)
+        scan_into(scanner, options, report, tally, model, review)
+    updated = save_baseline(options, review, tally.state)
+    return finish(options, tally, model, updated)
+
+
+def candidates(options: ScanOptions) -> Callable[[], Iterator[WalkItem]]:
+    """What to scan, as a function that streams it (called again to count it for the bar)."""
+    shard = options.shard_part()
+
+    def items() -> Iterator[WalkItem]:
+        if options.files_from is not None:
+            found = listed(options.files_from, options.null, options.exclude)
+        else:
+            found = walk(options.paths, options.exclude, options.follow_symlinks)
+        return found if shard is None else shard.select(found)
+
+    return items
+
+
+def bar_total(
+    options: ScanOptions, items: Callable[[], Iterator[WalkItem]]
+) -> Callable[[], Iterator[WalkItem]] | None:
+    """What the progress bar counts its total with: the items a second time, unless the list
+    is not a regular file (stdin, a pipe): a second reader would take entries from the scan."""
+    if options.files_from is not None and not os.path.isfile(options.files_from):
+        return None
+    return partial(counted, items)
+
+
+def counted(items: Callable[[], Iterator[WalkItem]]) -> Iterator[WalkItem]:
+    """A bad list ends the count quietly: the scan itself reports the error."""
+    try:
+        yield from items()
+    except FacescanError:
+        return
 
 
 def scan_into(
@@ -86,17 +125,21 @@ def scan_into(
     report: Report | None,
     tally: console.Tally,
     model: dict[str, Any],
+    review: Review | None = None,
 ) -> None:
-    """Every result into the report and the tally. The report is closed however the scan
-    ends, and its summary says how: complete, interrupted, terminated or failed."""
-    walked = (options.paths, options.exclude, options.follow_symlinks, options.shard_part())
+    """Every result, marked by the baseline's review, into the report and the tally. The report
+    is closed however the scan ends, and its summary says how: complete, interrupted,
+    terminated or failed."""
+    items = candidates(options)
     state = "failed"
     try:
         with (
-            console.Progress(partial(walk, *walked), enabled=not options.quiet) as advance,
-            closing(scanner.scan(*walked)) as results,
+            console.Progress(bar_total(options, items), enabled=not options.quiet) as advance,
+            closing(scanner.scan_items(items())) as results,
         ):
             for result in results:
+                if review is not None:
+                    result = review(result)
                 if report is not None:
                     report.write(result)
                 tally.add(result)
@@ -122,23 +165,45 @@ def close_report(report: Report, summary: dict[str, Any], failing: bool) -> None
             raise
 
 
-def finish(options: ScanOptions, tally: console.Tally, model: dict[str, Any]) -> int:
+def load_baseline(options: ScanOptions) -> Baseline | None:
+    if options.baseline is None:
+        return None
+    if options.update_baseline and not options.baseline.exists():
+        return Baseline()  # --update-baseline starts one
+    return Baseline.load(options.baseline)
+
+
+def save_baseline(options: ScanOptions, review: Review | None, state: str) -> Update | None:
+    """Write the updated baseline (--update-baseline), only after a complete scan: an
+    interrupted one has not seen every file."""
+    if review is None or review.seen is None or options.baseline is None:
+        return None
+    if state != "complete":
+        console.warn(f"baseline {options.baseline} not updated: the scan did not complete")
+        return None
+    updated = update(review, options.prune_baseline)
+    updated.baseline.save(options.baseline)
+    return updated
+
+
+def finish(
+    options: ScanOptions, tally: console.Tally, model: dict[str, Any], updated: Update | None
+) -> int:
     summary = tally.summary(model)
     if not options.quiet:
         console.print_summary(tally, summary, options.out)
+        if updated is not None:
+            console.print_baseline_update(options.baseline, updated)
         if tally.files == 0:
-            console.warn(f"no image found in {', '.join(options.paths)}")
+            where = options.paths or [f"the list {options.files_from}"]
+            console.warn(f"no image found in {', '.join(where)}")
     if options.out is None:
         console.print_flagged(tally.flagged)
     if tally.state == "terminated":
         return Exit.TERMINATED
     if tally.state == "interrupted":
         return Exit.INTERRUPTED
-    if options.exit_zero:
-        return Exit.CLEAN
-    if tally.flagged_count:
-        return Exit.FLAGGED
-    return Exit.ERROR if tally.errors else Exit.CLEAN
+    return policy.exit_status(options.fail_outcomes(), tally.flagged_by_baseline, len(tally.errors))
 
 
 @contextmanager

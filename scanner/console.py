@@ -6,16 +6,19 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from scanner.baseline import NEW
 from scanner.reports.base import printable
 from scanner.results import ScanResult
 
 if TYPE_CHECKING:
+    from scanner.baseline import Update
     from scanner.scan import Scanner
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -35,9 +38,12 @@ class Tally:
     """Counts for the summary. Keeps error rows, and flagged rows only when they are printed
     (no --out): a report file already holds them, and memory must not grow with the scan."""
 
-    def __init__(self, positive_label: str, keep_flagged: bool) -> None:
+    def __init__(self, positive_label: str, keep_flagged: bool, baseline: bool = False) -> None:
         self.positive_label, self.keep_flagged = positive_label, keep_flagged
         self.files = self.scored = self.flagged_count = 0
+        self.baseline = baseline
+        # Flagged rows by their --baseline status (all "new" without one): what --fail-on reads.
+        self.flagged_by_baseline: Counter[str] = Counter()
         self.flagged: list[ScanResult] = []
         self.errors: list[ScanResult] = []
         self.started = time.perf_counter()
@@ -52,6 +58,7 @@ class Tally:
         self.scored += 1
         if result.label == self.positive_label:
             self.flagged_count += 1
+            self.flagged_by_baseline[result.baseline or NEW] += 1
             if self.keep_flagged:
                 self.flagged.append(result)
 
@@ -72,8 +79,13 @@ class Tally:
             "state": self.state,
             "complete": self.state == "complete",
             "interrupted": self.state != "complete",  # kept for readers of older reports
+            **self._baseline_counts(),
             **model,
         }
+
+    def _baseline_counts(self) -> dict[str, Any]:
+        """With --baseline: flagged files by their decision (new when not in it)."""
+        return {"baseline": dict(sorted(self.flagged_by_baseline.items()))} if self.baseline else {}
 
 
 def model_info(scanner: Scanner) -> dict[str, Any]:
@@ -91,7 +103,8 @@ class Progress:
     """A rich progress bar on stderr when it is a terminal; the total is counted by a second,
     background walk (`count`), so scanning starts at once."""
 
-    def __init__(self, count: Callable[[], Iterable[object]], enabled: bool) -> None:
+    def __init__(self, count: Callable[[], Iterable[object]] | None, enabled: bool) -> None:
+        """`count` None: the total cannot be known in advance (a list read from stdin)."""
         self.count, self.enabled = count, enabled and err.is_terminal
 
     def __enter__(self) -> Callable[[], None]:
@@ -118,7 +131,8 @@ class Progress:
         )
         self.task = self.bar.add_task("scan", total=None, rate="")
         self.bar.start()
-        threading.Thread(target=self._count, daemon=True).start()
+        if self.count is not None:
+            threading.Thread(target=self._count, args=(self.count,), daemon=True).start()
         started = time.perf_counter()
 
         def advance() -> None:
@@ -128,9 +142,9 @@ class Progress:
 
         return advance
 
-    def _count(self) -> None:
+    def _count(self, count: Callable[[], Iterable[object]]) -> None:
         total = 0
-        for total, _ in enumerate(self.count(), start=1):
+        for total, _ in enumerate(count(), start=1):
             if total % 1000 == 0:
                 self.bar.update(self.task, total=total)
         self.bar.update(self.task, total=total)
@@ -153,11 +167,33 @@ def print_summary(tally: Tally, summary: dict[str, Any], out: Path | None) -> No
         f"threshold {summary['threshold']:.3f}" + (f" | report {out}" if out else ""),
         markup=False,
     )
+    if "baseline" in summary:
+        by_status = ", ".join(f"{n} {status}" for status, n in summary["baseline"].items())
+        err.print(f"flagged files by baseline decision: {by_status or 'none'}", markup=False)
     for path, r in zip(summary["error_files"][:MAX_ERRORS_SHOWN], tally.errors, strict=False):
         err.print(f"  error: {path}: {r.error}", markup=False)
     if len(tally.errors) > MAX_ERRORS_SHOWN:
         more = len(tally.errors) - MAX_ERRORS_SHOWN
         err.print(f"  ... and {more} more errors (see the report)", markup=False)
+
+
+def print_baseline_update(path: Path | None, updated: Update) -> None:
+    """What --update-baseline wrote, and the entries this scan did not see (never dropped
+    without saying so)."""
+    err.print(
+        f"baseline {path}: {updated.added} new findings recorded as pending, "
+        f"{updated.kept} entries seen again (decisions kept)",
+        markup=False,
+    )
+    if not updated.unseen:
+        return
+    fate = "dropped (--prune-baseline)" if updated.pruned else "kept (--prune-baseline drops them)"
+    err.print(f"  {len(updated.unseen)} entries not seen in this scan, {fate}:", markup=False)
+    for sha, entry in list(updated.unseen.items())[:MAX_ERRORS_SHOWN]:
+        where = ", ".join(entry.paths) or "no path recorded"
+        err.print(f"  {entry.decision} {sha[:12]} {where}", markup=False)
+    if len(updated.unseen) > MAX_ERRORS_SHOWN:
+        err.print(f"  ... and {len(updated.unseen) - MAX_ERRORS_SHOWN} more", markup=False)
 
 
 def print_flagged(flagged: list[ScanResult]) -> None:

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from scanner import policy
 from scanner.errors import UsageError
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodeLimits
 from scanner.walk import Shard
@@ -42,6 +43,13 @@ class ScanOptions:
     exit_zero: bool = False
     quiet: bool = False
     debug: bool = False
+    # The CI job (issue 16): what to scan, what a reviewed baseline lets through, what fails.
+    files_from: str | None = None  # a list of paths instead of PATHs; "-" is stdin
+    null: bool = False  # the list is NUL-separated
+    baseline: Path | None = None
+    update_baseline: bool = False
+    prune_baseline: bool = False
+    fail_on: str | None = None  # None: policy.DEFAULT
 
     def check(self) -> None:
         """Raise a UsageError naming every option that cannot work, before anything loads."""
@@ -64,9 +72,46 @@ class ScanOptions:
         missing = [p for p in self.paths if not os.path.lexists(p)]
         if missing:
             problems.append(f"no such file or folder: {', '.join(missing)}")
+        problems += self._ci_problems()
         if problems:
             raise UsageError("; ".join(problems))
         self.shard_part()  # a malformed --shard is a usage error too
+        self.fail_outcomes()  # and so is a malformed --fail-on
+
+    def _ci_problems(self) -> list[str]:
+        problems = []
+        if self.files_from is not None and self.paths:
+            problems.append("give PATHs or --files-from, not both")
+        elif self.files_from is None and not self.paths:
+            problems.append("nothing to scan: give PATHs or --files-from FILE")
+        if self.files_from not in (None, "-"):  # a pipe is fine: --files-from <(git diff -z ...)
+            if not os.path.exists(self.files_from):
+                problems.append(f"--files-from {self.files_from}: no such file")
+            elif os.path.isdir(self.files_from):
+                problems.append(f"--files-from {self.files_from} is a folder, not a list")
+        if self.null and self.files_from is None:
+            problems.append("-0 describes a --files-from list")
+        if self.exit_zero and self.fail_on is not None and policy.parse_fail_on(self.fail_on):
+            problems.append(f"--exit-zero contradicts --fail-on {self.fail_on}: use one")
+        if (self.update_baseline or self.prune_baseline) and self.baseline is None:
+            problems.append("--update-baseline and --prune-baseline need --baseline FILE")
+        elif self.prune_baseline and not self.update_baseline:
+            problems.append("--prune-baseline needs --update-baseline")
+        elif self.prune_baseline and (self.files_from is not None or self.shard is not None):
+            # A part of the files sees a part of the entries: the rest would be dropped.
+            problems.append("--prune-baseline drops what the scan did not see: scan everything")
+        elif self.baseline and not self.update_baseline and not self.baseline.is_file():
+            problems.append(
+                f"no baseline {self.baseline}: make one with "
+                f"facescan baseline create {self.baseline} PATH..."
+            )
+        return problems
+
+    def fail_outcomes(self) -> frozenset[str]:
+        """What fails the job (`--fail-on`); nothing with --exit-zero."""
+        if self.exit_zero:
+            return frozenset()
+        return policy.parse_fail_on(self.fail_on or policy.DEFAULT)
 
     def shard_part(self) -> Shard | None:
         if self.shard is None:

@@ -46,6 +46,7 @@ class ScanResult:
     # Every face found, when the model scores face crops (None: no detection ran). The image's
     # score is its highest face score; with no face large enough, the whole image is scored.
     faces: tuple[FaceResult, ...] | None = None
+    baseline: str | None = None  # with --baseline: the file's decision, "new" if flagged
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies every field, once per report row.

@@ -22,7 +22,7 @@ from scanner.preprocess import PreprocessSpec
 from scanner.provenance import declares_ai
 from scanner.results import FaceResult, ScanResult
 from scanner.session import resolve_model
-from scanner.walk import Shard, walk
+from scanner.walk import Shard, WalkItem, walk
 from scanner.work import Decoded, Prepare, crops_of
 
 FACES_MODES = ("auto", "off")
@@ -111,7 +111,11 @@ class Scanner:
         shard: Shard | None = None,
     ) -> Generator[ScanResult, None, None]:
         """One ScanResult per candidate file under `paths` (in `shard`), in walk order."""
-        items = walk([os.fspath(p) for p in paths], exclude, follow_symlinks, shard)
+        return self.scan_items(walk([os.fspath(p) for p in paths], exclude, follow_symlinks, shard))
+
+    def scan_items(self, items: Iterable[WalkItem]) -> Generator[ScanResult, None, None]:
+        """One ScanResult per walked item (a file to score or a walk error), in order: the
+        files of a list (`scanner.filelist`) or of any other walk."""
         for batch in self.engine.run(items, self.prepare):
             self._remember(batch)  # committed before reported: a killed scan keeps every row
             for decoded in batch:

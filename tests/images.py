@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
-from conftest import noise_image
+from conftest import noise_image, save_image
 from PIL import Image
 
 
@@ -104,3 +105,44 @@ def write_all(folder: Path, files: dict[str, bytes]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
+
+
+def generated_png(colour: tuple[int, int, int] = (0, 0, 0), size: int = 24) -> bytes:
+    """A PNG whose text chunk says Stable Diffusion made it (Automatic1111's `parameters`):
+    labelled ai by its metadata, whatever any model scores it."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a face, Steps: 20, Sampler: Euler a")
+    return png_bytes(Image.new("RGB", (size, size), colour), pnginfo=info)
+
+
+# File names a report must carry unharmed: markup, control characters, URI syntax, non-ASCII,
+# XML's two forbidden non-characters, and (added by `hostile_pile`) bytes that are not UTF-8.
+HOSTILE_NAMES = [
+    "markup <b>&amp;\"'.png",
+    "new\nline.png",
+    "tab\there.png",
+    "esc\x1b[31mred.png",
+    "bell\x07.png",
+    "100% #frag?q=1.png",
+    "back\\slash.png",
+    "ünïcødé 顔.png",
+    "nonchar \uffff\ufffe.png",
+]
+
+
+def hostile_pile(folder: Path) -> dict[str, str]:
+    """Flagged (red), real (blue) and unreadable files with hostile names: {path: kind}."""
+    kinds = {}
+    raw = os.fsdecode(b"raw \xff\xfe.png")  # not UTF-8
+    for i, name in enumerate([*HOSTILE_NAMES, raw]):
+        path = str(folder / name)
+        kind = ("flagged", "real", "error")[i % 3]
+        if kind == "error":
+            folder.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text("not an image")
+        else:
+            save_image(Path(path), (255, 0, 0) if kind == "flagged" else (0, 0, 255))
+        kinds[path] = kind
+    return kinds

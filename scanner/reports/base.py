@@ -22,6 +22,7 @@ FIELDS = (
     *("path", "status", "label", "score", "error", "width", "height", "format", "sha256"),
     *("evidence", "reason", "cached"),  # appended by issue 8: older readers keep their columns
     "faces",  # the faces found (JSON: each with box, detection, score, label; CSV: how many)
+    "baseline",  # the --baseline decision ("new" when flagged and not in it)
 )
 # Reversible path escapes: `\\` is a backslash, `\xNN` the byte NN (see `printable`).
 _ESCAPE = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})")

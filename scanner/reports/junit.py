@@ -1,0 +1,124 @@
+"""JUnit XML (`--format junit`, `.xml`): the test report GitLab, Jenkins and most CI systems show.
+
+The common Jenkins/GitLab dialect: `<testsuites>` holding one `<testsuite name="facescan">`,
+one `<testcase>` per file (name and `file` are its path), with `<failure>` for a flagged file,
+`<error>` for an unreadable one and `<skipped>` for a flagged file pending review in the
+`--baseline`; an approved one passes and says so in `<system-out>`. Counts and time are
+attributes of both suite elements.
+
+The counts come first in the file but are known only at the end, so test cases are streamed to
+a temporary file and the report is assembled, atomically, when the scan ends: memory holds one
+row at a time. File names can hold anything, and XML 1.0 cannot carry control characters even
+escaped: text goes through the reports' reversible `printable` escaping (control characters and
+the two non-characters U+FFFE/U+FFFF as `\\xNN` bytes), then XML escaping.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import IO, Any
+from xml.sax.saxutils import escape, quoteattr
+
+from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, printable
+from scanner.reports.findings import message, verdict
+from scanner.results import ScanResult
+
+SUITE = "facescan"
+# Characters XML 1.0 forbids that `printable` leaves alone (it handles the C0 controls).
+_NOT_XML = re.compile("[\ufffe\uffff]")
+# verdict -> (element, what it counts as in the suite's attributes)
+ELEMENTS = {"flagged": "failure", "error": "error", "pending": "skipped"}
+
+
+def xml_text(text: str) -> str:
+    """Text XML 1.0 can carry, reversibly (`reports.base.unescape_path` undoes it)."""
+    text = printable(text, control=True)
+    return _NOT_XML.sub(lambda m: "".join(f"\\x{b:02x}" for b in m.group().encode()), text)
+
+
+def attr(text: str) -> str:
+    return quoteattr(xml_text(text))
+
+
+class JunitReport:
+    def __init__(self, path: Path, model: dict[str, Any]) -> None:
+        self._out = AtomicFile(path)
+        self._model = model
+        self._positive = model["labels"][1]
+        # Deleted when closed (at the end of close) or when collected, whatever happens.
+        self._cases: IO[str] = tempfile.TemporaryFile(  # noqa: SIM115
+            "w+", encoding="utf-8", dir=self._out.tmp.parent, prefix=".junit-cases."
+        )
+        self._counts: Counter[str] = Counter()
+        self._started = time.strftime("%Y-%m-%dT%H:%M:%S")
+
+    def write(self, result: ScanResult) -> None:
+        kind = verdict(result, self._positive)
+        self._counts["tests"] += 1
+        element = ELEMENTS.get(kind)
+        if element:
+            self._counts[element] += 1
+        path = attr(result.path)
+        case = f"    <testcase classname={quoteattr(SUITE)} name={path} file={path}"
+        if kind == "pass":
+            case += "/>\n"
+        elif element is None:  # approved: passes, and the report says why
+            case += f">\n      <system-out>{escape(xml_text(self._message(result)))}</system-out>"
+            case += "\n    </testcase>\n"
+        else:
+            found = f"<{element} type={quoteattr(kind)} message={attr(self._message(result))}/>"
+            case += f">\n      {found}\n    </testcase>\n"
+        self._write(self._cases, case)
+
+    def _message(self, result: ScanResult) -> str:
+        return message(result, self._model)
+
+    def close(self, summary: dict[str, Any]) -> None:
+        counts = (
+            f'tests="{self._counts["tests"]}" failures="{self._counts["failure"]}" '
+            f'errors="{self._counts["error"]}" skipped="{self._counts["skipped"]}" '
+            f'time="{float(summary["seconds"]):.3f}"'
+        )
+        head = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<testsuites name={quoteattr(SUITE)} {counts}>\n"
+            f"  <testsuite name={quoteattr(SUITE)} {counts} timestamp={quoteattr(self._started)}>"
+            f"\n{self._properties(summary)}"
+        )
+        out = self._out.file
+        self._write(out, head)
+        self._cases.seek(0)
+        try:
+            shutil.copyfileobj(self._cases, out)
+        except OSError as e:
+            raise cannot_write(self._out.target, e) from None
+        self._cases.close()
+        self._write(out, "  </testsuite>\n</testsuites>\n")
+        self._out.commit()
+
+    def _properties(self, summary: dict[str, Any]) -> str:
+        """The run's settings and whether it completed, as suite properties."""
+        values = {k: summary[k] for k in ("model", "provider", "threshold", "state")}
+        lines = "".join(
+            f"      <property name={quoteattr(k)} value={attr(str(v))}/>\n"
+            for k, v in values.items()
+        )
+        return f"    <properties>\n{lines}    </properties>\n"
+
+    def _write(self, file: IO[str], text: str) -> None:
+        try:
+            file.write(text)
+        except OSError as e:
+            raise cannot_write(self._out.target, e) from None
+
+
+FORMATS = [
+    ReportFormat(
+        "junit", (".xml",), "JUnit XML, one test case per file (GitLab, Jenkins)", JunitReport
+    )
+]
