@@ -407,7 +407,8 @@ def test_bad_options_name_the_option(
 
 
 def words(text: str) -> str:
-    return " ".join(text.split())
+    """The text without whitespace: help wraps lines (also after a hyphen) as it likes."""
+    return "".join(text.split())
 
 
 def test_help_shows_every_options_help_text_whole() -> None:
@@ -426,4 +427,4 @@ def test_help_shows_every_options_help_text_whole() -> None:
                 assert words(help_text) in own, (command_name, param.name)
                 if command_name == "scan":
                     assert words(help_text) in shown, param.name
-    assert "Usage: facescan [OPTIONS] PATH..." in shown and "facescan[ray]" in shown
+    assert words("Usage: facescan [OPTIONS] [PATH...]") in shown and "facescan[ray]" in shown
