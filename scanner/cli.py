@@ -21,6 +21,7 @@ from typer.core import TyperCommand, TyperGroup
 from scanner import engines, reports
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.options import ScanOptions
+from scanner.serve import cli as serve_cli
 
 EPILOG = (
     "Exit status: 0 no image flagged and none unreadable; 1 at least one image flagged "
@@ -205,6 +206,9 @@ def scan(
         debug=debug,
     )
     raise typer.Exit(run(options))
+
+
+app.command("serve", epilog=serve_cli.EPILOG)(serve_cli.serve)
 
 
 def main() -> None:
