@@ -52,6 +52,8 @@ class ServeOptions:
             problems.append(f"--port must be in 0..65535 (got {self.port})")
         if not 0 <= self.batch_wait_ms <= 1000:
             problems.append(f"--batch-wait-ms must be in 0..1000 (got {self.batch_wait_ms})")
+        if self.max_files > self.queue:
+            problems.append("--max-files must be at most --queue (a request must fit)")
         if self.max_buffered_bytes < self.max_request_bytes:
             problems.append("--max-buffered-bytes must be at least --max-request-bytes")
         if self.keep is not None and not self.keep.is_dir():

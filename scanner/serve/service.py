@@ -49,6 +49,9 @@ class Admission:
             self.images -= held.images
             self.bytes -= held.bytes
 
+    def queue_full(self) -> HttpError:
+        return self.refuse(f"queue full ({self.images} of --queue {self.max_images} images held)")
+
     def refuse(self, what: str) -> HttpError:
         return HttpError(503, f"busy: {what}; retry later", {"Retry-After": str(RETRY_AFTER_S)})
 
@@ -64,7 +67,7 @@ class Held:
         """Refuse at once, before reading the body, when the queue is already full."""
         a = self.admission
         if a.images >= a.max_images:
-            raise a.refuse(f"{a.images} images queued (--queue {a.max_images})")
+            raise a.queue_full()
 
     def take_bytes(self, count: int) -> None:
         a = self.admission
@@ -76,7 +79,7 @@ class Held:
     def take_images(self, count: int) -> None:
         a = self.admission
         if a.images + count > a.max_images:
-            raise a.refuse(f"{a.images} images queued (--queue {a.max_images})")
+            raise a.queue_full()
         a.images += count
         self.images += count
 
