@@ -43,10 +43,11 @@ def _text(value: object) -> str:
 
 
 class Served:
-    """A `facescan serve --port 0 ...` process: its URL once it listens, its stderr so far."""
+    """A `facescan serve ...` process (any free port unless `port` is given): its URL once it
+    listens, its stderr so far; stopped with SIGTERM at the end of a `with` block."""
 
-    def __init__(self, *args: object, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, "-m", "scanner", "serve", "--port", "0", *map(str, args)]
+    def __init__(self, *args: object, port: int = 0, env: dict[str, str] | None = None) -> None:
+        command = [sys.executable, "-m", "scanner", "serve", "--port", str(port), *map(str, args)]
         self.process = subprocess.Popen(
             command, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
         )
