@@ -69,7 +69,8 @@
       if (!response.ok) throw new Error(body.status || response.statusText);
       positive = body.model.labels[1];
       const name = body.model.model.split("/").pop();
-      status.textContent = `model ${name}, flags "${positive}" at score ≥ ${body.model.threshold}`;
+      const threshold = Number(body.model.threshold).toFixed(3);
+      status.textContent = `model ${name}, flags "${positive}" at score ≥ ${threshold}`;
       document.body.dataset.state = "ready";
     } catch (e) {
       status.textContent = `service not ready: ${e.message}`;
@@ -113,7 +114,12 @@
     card.title = name;
     const image = card.querySelector("img");
     image.src = URL.createObjectURL(file);
-    image.addEventListener("error", () => { image.alt = "no preview"; }, { once: true });
+    image.addEventListener("error", () => { // not an image this browser shows (HEIC, broken)
+      const note = document.createElement("span");
+      note.className = "no-preview";
+      note.textContent = "no preview";
+      image.replaceWith(note);
+    }, { once: true });
     grid.append(card);
     const entry = { file, name, card, row: null };
     entries.push(entry);
@@ -163,7 +169,8 @@
         show(entry, failure(entry, `HTTP ${response.status}: ${why}`));
         return;
       }
-      show(entry, body.results[0]);
+      // The name as picked: browsers send `"` and line breaks in file names as %22, %0A, %0D.
+      show(entry, { ...body.results[0], path: entry.name });
       return;
     }
   }
