@@ -1,10 +1,14 @@
 """`--engine batcher`: the local engine's decoding, with inference behind a request batcher.
 
 Images handed to `submit` by any number of threads (the HTTP service's concurrent requests)
-wait in one queue; one batching thread takes up to `batch_size` of them, waiting at most
-`batch_wait_ms` for more once the first has arrived, scores them in one onnxruntime call
-(`score_items`, as every engine does) and resolves each image's future. Single-image requests
-from many clients thus share batches the way a scan's files do.
+wait in one queue; one batching thread takes up to `batch_size` of them, scores them in one
+onnxruntime call (`score_items`, as every engine does) and resolves each image's future.
+Single-image requests from many clients thus share batches the way a scan's files do.
+
+A batch waits for more images only while some are on their way: callers `expect` images
+before they decode them and `submit(..., expected=True)` (or `forget` them) after, and a batch
+leaves once it is full, nothing more is expected, or `batch_wait_ms` has passed since its first
+image. A lone request is scored at once; under load batches fill without a fixed delay.
 
 `run` (the engine contract, `facescan --engine batcher`) feeds the same queue, so the contract
 tests check the batcher's path too. The thread never dies on input: a batch that fails to score
@@ -46,23 +50,36 @@ class BatchingEngine(LocalEngine):
         self.batches = 0  # batches scored, and the images in them (the service's metrics)
         self.images = 0
         self._waiting: deque[Waiting] = deque()
+        self._expected = 0  # images announced by `expect`, not yet submitted or forgotten
         self._ready = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, decoded: Decoded) -> Future[Decoded]:
-        """A future of `decoded` scored. Items that need no scoring (errors, cache hits) are
-        resolved at once; the others join the next batch."""
+    def expect(self, count: int) -> None:
+        """`count` images are on their way (being decoded): batches may wait for them."""
+        with self._ready:
+            self._expected += count
+
+    def forget(self, count: int) -> None:
+        """`count` expected images will not come (their request went away)."""
+        with self._ready:
+            self._expected -= count
+            self._ready.notify()
+
+    def submit(self, decoded: Decoded, expected: bool = False) -> Future[Decoded]:
+        """A future of `decoded` scored (`expected`: announced by `expect`). Items that need no
+        scoring (errors, cache hits) are resolved at once; the others join the next batch."""
         future: Future[Decoded] = Future()
+        with self._ready:
+            self._expected -= expected
+            if decoded.needs_scoring and self._closed:
+                raise EngineClosed("the batcher is closed")
+            if decoded.needs_scoring:
+                self._waiting.append((decoded, future))
+            self._ready.notify()
         if not decoded.needs_scoring:
             future.set_result(decoded)
-            return future
-        with self._ready:
-            if self._closed:
-                raise EngineClosed("the batcher is closed")
-            self._waiting.append((decoded, future))
-            self._ready.notify()
         return future
 
     @property
@@ -72,7 +89,8 @@ class BatchingEngine(LocalEngine):
 
     def run(self, items: Iterable[WalkItem], prepare: Prepare) -> Iterator[list[Decoded]]:
         for batch in batched(self.decode(items, prepare), self.batch_size):
-            futures = [self.submit(d) for d in batch]
+            self.expect(len(batch))
+            futures = [self.submit(d, expected=True) for d in batch]
             yield [f.result() for f in futures]
 
     def close(self) -> None:
@@ -90,13 +108,13 @@ class BatchingEngine(LocalEngine):
                 self._score(live)
 
     def _next_batch(self) -> list[Waiting]:
-        """Up to batch_size waiting images: block for the first, then wait at most batch_wait
-        for the rest. Empty once closed and drained."""
+        """Up to batch_size waiting images: block for the first, then wait for expected ones,
+        at most batch_wait. Empty once closed and drained."""
         with self._ready:
             while not self._waiting and not self._closed:
                 self._ready.wait()
             deadline = time.monotonic() + self.batch_wait
-            while len(self._waiting) < self.batch_size and not self._closed:
+            while len(self._waiting) < self.batch_size and self._expected > 0 and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._ready.wait(left):
                     break

@@ -98,12 +98,17 @@ class ScanService:
 
     async def scan(self, uploads: list[Upload]) -> list[dict[str, Any]]:
         """One report row per upload, in upload order."""
+        self.engine.expect(len(uploads))  # batches formed meanwhile may wait for these
         return list(await asyncio.gather(*(self._one(u) for u in uploads)))
 
     async def _one(self, upload: Upload) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        decoded = await loop.run_in_executor(self.pool, self._prepare, upload)
-        scored = await asyncio.wrap_future(self.engine.submit(decoded))
+        try:
+            decoded = await loop.run_in_executor(self.pool, self._prepare, upload)
+        except BaseException:  # cancelled (the client went away): it will not be submitted
+            self.engine.forget(1)
+            raise
+        scored = await asyncio.wrap_future(self.engine.submit(decoded, expected=True))
         return row(self.scanner.result(scored))
 
     def _prepare(self, upload: Upload) -> Decoded:
