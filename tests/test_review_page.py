@@ -155,3 +155,31 @@ def test_the_page_asks_for_the_token(browser: Any, pile: dict[str, Path], tmp_pa
         page.click("#auth button")
         wait_done(page, 2)
         assert sorted(c["kind"] for c in cards(page)) == ["flagged", "real"]
+
+
+def test_face_boxes_follow_the_thumbnail(
+    browser: Any, pile: dict[str, Path], tmp_path: Path
+) -> None:
+    """Rows carry no faces yet (face detection is another change); the page draws a row's
+    `faces[].box` ([x0, y0, x1, y1], upright image pixels) once they do. Here the service's
+    real row for the file gets one face added on its way to the page."""
+    import httpx
+
+    model = build_red_model(tmp_path / "red.onnx")
+    image = pile["ai1.png"]
+    with Served("--model", model) as server:
+        page = open_page(browser, server.url)
+        files = {"file": (image.name, image.read_bytes(), "image/png")}
+        body = httpx.post(f"{server.url}/v1/scan", files=files).json()
+        body["results"][0]["faces"] = [{"box": [8, 16, 40, 48], "score": 0.93}]
+
+        def add_face(route: Any) -> None:  # (Playwright's route.fetch drops a form's file)
+            route.fulfill(json=body)
+
+        page.route("**/v1/scan", add_face)
+        page.set_input_files("#pick-files", [str(image)])  # 64 x 64
+        wait_done(page, 1)
+        box = page.eval_on_selector(
+            ".box", "b => [b.style.left, b.style.top, b.style.width, b.title]"
+        )
+    assert box == ["12.5%", "25%", "50%", "face 0.93"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -420,6 +422,14 @@ def test_uploads_never_touch_the_disk_unless_kept(
     assert (kept / f"{sha}.png").read_bytes() == large
     assert len(list(kept.iterdir())) == 2  # the unreadable upload is kept too, as .bin
     assert temporary == []
+
+
+def test_the_command_line_loads_no_server_code() -> None:
+    """`facescan --help` (and a scan) must not pay for Starlette, uvicorn or prometheus."""
+    code = "import sys, scanner.cli; print(sorted(m.split('.')[0] for m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    loaded = set(json.loads(done.stdout.replace("'", '"')))
+    assert not loaded & {"starlette", "uvicorn", "prometheus_client", "python_multipart"}
 
 
 def test_options_name_what_is_wrong(tmp_path: Path) -> None:
