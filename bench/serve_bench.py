@@ -4,16 +4,17 @@ in the same run.
     python bench/serve_bench.py [--images 2000] [--size 256] [--per-request 1 8]
                                 [--concurrency 1 8 32] [--rss-requests 10000] [--seconds 120]
 
-Writes `--images` distinct JPEGs (make bench's generator), times `facescan DIR --out r.csv` as a
-whole process (the shipped model, as the service uses it) before the first level and after
-each (each level is compared with the CLI runs either side: the load on a shared machine
-drifts), starts `facescan serve --port 0` and
-drives it from this process with a bounded client: asyncio, one keep-alive connection per
-concurrent client, requests built once and sent as raw HTTP/1.1 (so the client costs the shared
-cores as little as possible). Each level sends every image once (`--per-request` images per
-multipart request) or stops at `--seconds`, whichever comes first; an answer counts as an error
-unless it is 200 with one `ok` row per image. Then `--rss-requests` single-image requests at
-concurrency 8, with the server's RSS read after the first 1,000 and after the last.
+Writes `--images` distinct JPEGs (make bench's generator) and starts `facescan serve --port 0`
+with the shipped model. For each (images per request, concurrency) level, drives it from this
+process with a bounded client (asyncio, one keep-alive connection per concurrent client,
+requests built once and sent as raw HTTP/1.1, so the client takes as little of the shared cores
+as it can): every image once (`--per-request` images per multipart request) or `--seconds`,
+whichever ends first. An answer is an error unless it is 200 with one `ok` row per image.
+`facescan DIR --out r.csv` runs as a whole process before the first level and after each, and
+each level is compared with the two CLI runs either side of it (the load on a shared machine
+drifts), in img/s and in CPU time per image (the server process's; the CLI's). Then
+`--rss-requests` single-image requests at concurrency 8, the server's RSS read after the first
+1,000 and after the last.
 
 Only 127.0.0.1 is ever contacted, every loop is bounded in requests and time, and the server is
 stopped (SIGTERM) at the end. A benchmark, not a test: it asserts nothing; it prints a table and
