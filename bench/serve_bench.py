@@ -14,7 +14,8 @@ whichever ends first. An answer is an error unless it is 200 with one `ok` row p
 each level is compared with the two CLI runs either side of it (the load on a shared machine
 drifts), in img/s and in CPU time per image (the server process's; the CLI's). Then
 `--rss-requests` single-image requests at concurrency 8, the server's RSS read after the first
-1,000 and after the last.
+1,000 and after the last. First of all, the server's CPU per `GET /healthz`: what the HTTP stack
+alone costs.
 
 Only 127.0.0.1 is ever contacted, every loop is bounded in requests and time, and the server is
 stopped (SIGTERM) at the end. A benchmark, not a test: it asserts nothing; it prints a table and
@@ -177,6 +178,7 @@ def main() -> None:
             return rate(len(images), seconds), per_image_ms(children_cpu() - cpu, len(images))
 
         with Served("--model", model, "--provider", "cpu") as server:
+            results["http_overhead"] = http_overhead(server)
             results["service"], results["cli_img_s_runs"] = levels(server, images, cli_rate, args)
             results["rss"] = rss_rows(server, images, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -219,6 +221,21 @@ def levels(
     return rows, cli_runs
 
 
+def http_overhead(server: Served, requests: int = 4000) -> dict:
+    """Server CPU per `GET /healthz` at concurrency 8: the HTTP stack's own cost (uvicorn uses
+    httptools and uvloop when they are installed, h11 and asyncio otherwise)."""
+    import importlib.util
+
+    probe = f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    cpu = process_cpu(server.process.pid)
+    done = asyncio.run(drive(server.port, [probe], 0, 8, requests, 60))  # 0: no rows in answer
+    return {
+        "server_cpu_ms_per_request": per_image_ms(process_cpu(server.process.pid) - cpu, requests),
+        "errors": done["errors"],
+        "httptools_and_uvloop": all(importlib.util.find_spec(m) for m in ("httptools", "uvloop")),
+    }
+
+
 def rss_rows(server: Served, images: list[bytes], args: argparse.Namespace) -> dict:
     """The server's RSS after 1,000 single-image requests and after --rss-requests."""
     single = [request_bytes(server.port, [image]) for image in images]
@@ -245,6 +262,7 @@ def print_table(results: dict) -> None:
             f"{row['p50_ms']:>9}{row['p99_ms']:>9}{row['errors']:>7}{row['mean_batch']:>6}"
         )
     print("server RSS:", json.dumps(results["rss"]))
+    print("HTTP stack alone:", json.dumps(results["http_overhead"]))
 
 
 if __name__ == "__main__":
