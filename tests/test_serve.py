@@ -325,6 +325,24 @@ def test_a_full_queue_is_503_with_retry_after(model: Path) -> None:
         alone.take_images(2)
 
 
+def test_an_internal_error_is_a_json_500_and_the_service_goes_on(
+    model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with served(model) as c:
+        service = c.app.state.service  # type: ignore[attr-defined]
+        real = service.scan
+
+        async def broken(uploads: Any) -> Any:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(service, "scan", broken)
+        unraised = TestClient(c.app, raise_server_exceptions=False)
+        refused(post_files(unraised, {"a.png": red_png()}), 500, "internal error: RuntimeError")
+        monkeypatch.setattr(service, "scan", real)
+        assert post_files(c, {"a.png": red_png()}).json()["results"][0]["status"] == "ok"
+        assert service.admission.images == 0 and service.admission.bytes == 0
+
+
 def test_unknown_routes_and_methods_are_json(client: TestClient) -> None:
     refused(client.get("/nowhere"), 404, "Not Found")
     refused(client.get("/v1/scan"), 405, "Method Not Allowed")

@@ -129,9 +129,11 @@ def create_app(service: ScanService, options: ServeOptions) -> Starlette:
             )
         )
     handlers: Any = {HttpError: refused, HTTPException: http_exception, Exception: internal}
-    return Starlette(
+    app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
     )
+    app.state.service = service  # for tests and embedding applications
+    return app
 
 
 def token_matches(header: str, tokens: list[bytes]) -> bool:
