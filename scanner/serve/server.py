@@ -37,9 +37,12 @@ def serve(options: ServeOptions) -> int:
     options.tokens()  # an unreadable token file fails before the model loads
     try:
         import uvicorn
-    except ImportError:
-        raise UsageError("facescan serve needs its extra: pip install 'facescan[serve]'") from None
-    from scanner.serve.app import create_app
+
+        from scanner.serve.app import create_app  # Starlette, prometheus-client, multipart
+    except ImportError as e:
+        raise UsageError(
+            f"facescan serve needs its extra: pip install 'facescan[serve]' ({e})"
+        ) from None
 
     listener = listen(options.host, options.port)  # a port in use fails before the model loads
     app = create_app(build_service(options), options)
