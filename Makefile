@@ -8,9 +8,9 @@ TRAIN_ARGS ?=
 
 .PHONY: install test lint typecheck pytest train export-onnx bench
 
-install:  ## dev install: scanner, trainer ([train]), test tools ([dev]), HEIC ([heic]), Ray ([ray])
+install:  ## dev install: scanner, trainer ([train]), test tools ([dev]), HEIC ([heic]), Ray ([ray]), the service ([serve])
 	$(PYTHON) -m pip install --upgrade pip
-	$(PYTHON) -m pip install -e ".[train,dev,heic,ray]"
+	$(PYTHON) -m pip install -e ".[train,dev,heic,ray,serve]"
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -305,16 +305,20 @@ def rss_rows(root: Path, model: Path) -> dict:
 
 
 def companion_benches(model: Path) -> dict[str, str]:
-    """The Ray engine (local, 1 and 2 actors) and result-cache benchmarks, run as they are."""
+    """The Ray engine (local, 1 and 2 actors), result-cache and HTTP service benchmarks, run as
+    they are."""
     out = {}
     runs = {
         "ray": ["bench/ray_bench.py", "--images", "500", "--model", str(model)],
         "cache": ["bench/cache_bench.py", "--images", "200"],
         "onnxruntime settings": ["bench/ort_tuning.py"],
+        "serve": ["bench/serve_bench.py", "--images", "2000"],
     }
+    extras = {"ray": ("ray", "[ray]"), "serve": ("uvicorn", "[serve]")}
     for name, command in runs.items():
-        if name == "ray" and importlib.util.find_spec("ray") is None:
-            out[name] = "skipped: Ray not installed (the [ray] extra)"
+        module, extra = extras.get(name, (None, ""))
+        if module and importlib.util.find_spec(module) is None:
+            out[name] = f"skipped: {module} not installed (the {extra} extra)"
             continue
         done = subprocess.run(
             [sys.executable, *command], cwd=REPO, capture_output=True, text=True, check=False

@@ -22,6 +22,7 @@ from scanner import engines, reports
 from scanner.baseline_cli import baseline_app
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.options import ScanOptions
+from scanner.serve import cli as serve_cli
 
 EPILOG = (
     "Exit status: 0 no image flagged and none unreadable; 1 at least one image flagged "
@@ -289,6 +290,7 @@ def scan(
 
 
 app.add_typer(baseline_app)
+app.command("serve", epilog=serve_cli.EPILOG)(serve_cli.serve)
 
 
 def main() -> None:

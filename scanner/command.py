@@ -1,10 +1,10 @@
 """The `facescan` command: options in, report written, exit code out.
 
-`run` is the one place where every error becomes an exit code (scanner.errors.Exit), during the
-set-up and during the scan: a FacescanError is one clear line and exit 2, Ctrl-C 130, SIGTERM
-143, anything else an internal error (its traceback with --debug). Whatever ends the scan, the
-report is closed and says whether the scan completed: a crash never leaves a report that claims
-to be complete.
+`guarded` is the one place where every error becomes an exit code (scanner.errors.Exit), for
+every command (`facescan serve` too), during the set-up and during the work: a FacescanError is
+one clear line and exit 2, Ctrl-C 130, SIGTERM 143, anything else an internal error (its
+traceback with --debug). Whatever ends the scan, the report is closed and says whether the scan
+completed: a crash never leaves a report that claims to be complete.
 """
 
 from __future__ import annotations
@@ -30,9 +30,14 @@ if TYPE_CHECKING:
 
 def run(options: ScanOptions) -> int:
     """Scan, report, summarise; the exit status a CI job gates on."""
+    return guarded(partial(scan_command, options), options.debug)
+
+
+def guarded(command: Callable[[], int], debug: bool) -> int:
+    """`command`'s exit status, or the one its error means: every facescan command runs here."""
     try:
         with sigterm_interrupts():
-            return scan_command(options)
+            return command()
     except FacescanError as e:
         console.fail(str(e))
         return Exit.ERROR
@@ -41,7 +46,7 @@ def run(options: ScanOptions) -> int:
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
     except Exception as e:
-        if options.debug:
+        if debug:
             raise
         console.fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug)")
         return Exit.ERROR

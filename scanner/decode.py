@@ -84,6 +84,12 @@ def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         raise ImageError("permission denied") from None
     except OSError as e:
         raise ImageError(f"cannot read file: {e.strerror or e}") from None
+    return checked_bytes(data, max_bytes)
+
+
+def checked_bytes(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """`data`, or the error a file of those bytes gets: empty, or over `max_bytes`. (Uploads to
+    the HTTP service are checked here too, so they fail with the same messages.)"""
     if not data:
         raise ImageError("empty file (0 bytes)")
     if len(data) > max_bytes:

@@ -40,7 +40,8 @@ class Scanner:
     >>> scanner.score(Image.open("face.jpg"))     # probability that one image is AI-generated
 
     `engine` is "local" (threads and one onnxruntime session) or any other name in
-    `scanner.engines.names()`; `ray_address`, `actors` and `progress` configure the Ray engine.
+    `scanner.engines.names()`; `ray_address`, `actors` and `progress` configure the Ray engine,
+    `batch_wait_ms` the batcher (the HTTP service's engine).
     Close the scanner (or use it as a context manager) to write the cache out.
     """
 
@@ -59,6 +60,7 @@ class Scanner:
         ray_address: str | None = None,
         actors: int = 1,
         progress: bool = False,
+        batch_wait_ms: float = 5.0,
         faces: str = "auto",
         min_face: int | None = None,
     ) -> None:
@@ -70,7 +72,7 @@ class Scanner:
             raise ValueError(f"threshold {threshold} is not in 0..1")
         settings = engines.EngineSettings(
             resolve_model(model), provider, threads, workers, batch_size,
-            ray_address, actors, progress,
+            ray_address, actors, progress, batch_wait_ms,
         )  # fmt: skip
         self.engine = engines.create(engine, settings)
         self.model_path = settings.model
@@ -120,6 +122,11 @@ class Scanner:
             self._remember(batch)  # committed before reported: a killed scan keeps every row
             for decoded in batch:
                 yield self._result(decoded)
+
+    def result(self, decoded: Decoded) -> ScanResult:
+        """The row `scan` yields for one prepared and scored item, for front ends that feed
+        the engine themselves (the HTTP service): the same labelling, the same fields."""
+        return self._result(decoded)
 
     def close(self) -> None:
         """Stop the engine and write the cache out (its file alone then holds every row)."""

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from scanner.cache import CachedResult, CacheReader
-from scanner.decode import ImageError, decode, read_file
+from scanner.decode import ImageError, checked_bytes, decode, read_file
 from scanner.faces import Face, FacePhoto, shared_detector
 from scanner.limits import DecodeLimits
 from scanner.preprocess import PreprocessSpec, fit_geometry, normalize
@@ -76,18 +76,25 @@ class Prepare:
     def __call__(self, item: WalkItem) -> Decoded:
         if isinstance(item, WalkError):
             return Decoded(item.path, error=item.message)
-        try:
-            data = read_file(item.path, self.limits.max_bytes)
-            return self.prepare_bytes(item.path, data)
-        except ImageError as e:
-            return Decoded(item.path, error=str(e))
-        except MemoryError:
-            return Decoded(item.path, error="out of memory while decoding (lower --max-pixels)")
-        except Exception as e:  # a decoder bug must cost one row, not the scan
-            return Decoded(item.path, error=f"unexpected decoder error: {type(e).__name__}: {e}")
+        return self._guarded(item.path, lambda: read_file(item.path, self.limits.max_bytes))
 
-    def prepare_bytes(self, path: str, data: bytes) -> Decoded:
-        """The file's bytes, already read, to crops (or a cache hit); raises ImageError."""
+    def from_bytes(self, name: str, data: bytes) -> Decoded:
+        """Bytes already in memory (an upload), prepared as a file `name` holding them would
+        be: the same checks, the same error messages."""
+        return self._guarded(name, lambda: checked_bytes(data, self.limits.max_bytes))
+
+    def _guarded(self, path: str, read: Callable[[], bytes]) -> Decoded:
+        try:
+            return self._decode(path, read())
+        except ImageError as e:
+            return Decoded(path, error=str(e))
+        except MemoryError:
+            return Decoded(path, error="out of memory while decoding (lower --max-pixels)")
+        except Exception as e:  # a decoder bug must cost one row, not the scan
+            return Decoded(path, error=f"unexpected decoder error: {type(e).__name__}: {e}")
+
+    def _decode(self, path: str, data: bytes) -> Decoded:
+        """Bytes to crops (or a cache hit); raises ImageError."""
         sha256 = hashlib.sha256(data).hexdigest()
         if self.cache is not None and (hit := self.cache.get(sha256)) is not None:
             return from_cache(path, sha256, hit)

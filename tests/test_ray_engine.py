@@ -15,7 +15,7 @@ from commands import facescan, read_report
 from conftest import build_red_model, save_image
 from images import bad_files, write_all
 
-from scanner import Scanner, ScanResult
+from scanner import Scanner, ScanResult, engines
 from scanner.preprocess import PreprocessSpec
 from scanner.walk import Shard
 
@@ -147,7 +147,7 @@ def test_local_engine_never_imports_ray(tmp_path: Path, red_model: Path) -> None
     "args, message",
     [
         (["--actors", "2"], "need --engine ray"),
-        (["--engine", "spark"], "choose from local, ray"),
+        (["--engine", "spark"], f"choose from {', '.join(engines.names())}"),
         (["--engine", "ray", "--actors", "0"], "--actors must be at least 1"),
     ],
 )

@@ -67,7 +67,7 @@ def audit(
     sdfd_prompts = read_sdfd_prompts(prompts) if prompts else None
     loaded = evaluate.load_split(data_dir, split, scorer, exclude_kind)
     images = describe(loaded, face_box, sdfd_prompts)
-    y, scores = loaded.decoded.labels(), scorer.score(loaded.decoded.pixels)
+    y, scores = loaded.decoded.labels(), scorer.score(loaded.decoded)
     flagged = scores >= scorer.threshold
     result: dict[str, Any] = {
         "model": str(model_path),

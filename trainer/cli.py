@@ -135,6 +135,15 @@ def train(
     pretrained: Annotated[
         str | None, typer.Option(help="imagenet: start from ImageNet weights (efficientnet-lite*).")
     ] = None,
+    faces: Annotated[
+        bool | None,
+        typer.Option(
+            "--faces/--whole-image",
+            help="Train on the face the scanner's detector finds (the model's metadata then asks "
+            "facescan to score every face) [default: whole image]. Crop settings: --set "
+            "face_margin=0.1 face_align=true min_face=40.",
+        ),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help=f"Seed of split, shuffling, augmentation [{DEFAULTS.seed}].")
     ] = None,
@@ -179,7 +188,7 @@ def train(
     settings: dict[str, Any] = {
         k: given[k]
         for k in ("epochs", "batch_size", "image_size", "arch", "seed", "lr", "patience")
-        + ("preprocess", "crop_grid", "resize_filter", "limit", "pretrained")
+        + ("preprocess", "crop_grid", "resize_filter", "limit", "pretrained", "faces")
         if k in given
     }
     settings["data"] = str(data)

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from scanner.preprocess import PreprocessSpec
+from scanner.preprocess import FaceCropSpec, PreprocessSpec
 from trainer import pretrained as backbones
 
 AUGMENTATIONS = ("flip", "brightness", "contrast", "rescale", "jpeg", "blur")
@@ -96,6 +96,12 @@ class TrainConfig:
     workers: int = 0  # decoding threads; 0 = one per core
     augment: Augment = field(default_factory=Augment)
     pretrained: str = ""  # "imagenet": start from the backbone's ImageNet weights; "": random
+    # Face crops: train on the face the scanner's detector finds (the largest, when several),
+    # cut as FaceCropSpec says; the scan then scores every face. Off: the whole image.
+    faces: bool = False
+    face_margin: float = FaceCropSpec.margin
+    face_align: bool = FaceCropSpec.align
+    min_face: int = FaceCropSpec.min_face
 
     def __post_init__(self) -> None:
         if self.image_size == 0:  # frozen: set once, here, before anyone reads it
@@ -117,7 +123,18 @@ class TrainConfig:
             resize_filter=self.resize_filter,
             jpeg_draft=self.jpeg_draft,
             reducing_gap=self.reducing_gap,
+            faces=self.face_crop(),
             **backbones.normalisation(self.arch),
+        )
+
+    def face_crop(self) -> FaceCropSpec | None:
+        if not self.faces:
+            return None
+        return FaceCropSpec(
+            margin=self.face_margin,
+            align=self.face_align,
+            min_face=self.min_face,
+            output_size=self.image_size,  # the crop is the model's input: no second resize
         )
 
     def problems(self) -> list[str]:

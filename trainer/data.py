@@ -46,10 +46,15 @@ class Decoded:
     silently."""
 
     samples: list[Sample]
-    pixels: list[np.ndarray]  # uint8 HWC, upright RGB
+    pixels: list[np.ndarray]  # uint8 HWC, upright RGB: the image, or its training face crop
     sha256: list[str]
     formats: list[str]
     failed: list[tuple[str, str]]  # (relative path, reason)
+    # Face crops (the spec asks for them): each image's units as the scanner cuts them, uint8
+    # (units, N, N, 3): every face of --min-face or more, or the whole image when none is. The
+    # scanner scores an image by its highest unit, and so does evaluation; `pixels` holds the
+    # largest face's crop, the one the model trains on.
+    units: list[np.ndarray] | None = None
 
     def labels(self) -> np.ndarray:
         return np.array([s.label for s in self.samples], np.int64)
@@ -62,7 +67,13 @@ class Decoded:
             [self.sha256[i] for i in keep],
             [self.formats[i] for i in keep],
             [f for f in self.failed if f[0].startswith(split + "/")],
+            None if self.units is None else [self.units[i] for i in keep],
         )
+
+    def unit_starts(self) -> np.ndarray:
+        """Where each image's units start in the flat list of every unit."""
+        assert self.units is not None
+        return np.cumsum([0] + [len(u) for u in self.units[:-1]])
 
 
 def find_samples(
@@ -237,6 +248,8 @@ def decode_each(
 
 def decode_all(samples: list[Sample], spec: PreprocessSpec, workers: int = 0) -> Decoded:
     """Decode every sample once; the unreadable ones are listed in `failed`."""
+    if spec.faces is not None:
+        return _face_units(samples, spec, workers)
 
     def keep(d: DecodedImage) -> tuple[np.ndarray, str, str]:
         return np.asarray(d.image, dtype=np.uint8), d.sha256, d.format
@@ -252,6 +265,36 @@ def decode_all(samples: list[Sample], spec: PreprocessSpec, workers: int = 0) ->
         out.sha256.append(r[1])
         out.formats.append(r[2])
     return out
+
+
+def _face_units(samples: list[Sample], spec: PreprocessSpec, workers: int) -> Decoded:
+    """Every sample through the scanner's own `Prepare` (detection, face crops, whole image when
+    no face is large enough), so training and scanning cut the same crops."""
+    from scanner.walk import WalkFile
+    from scanner.work import Prepare
+
+    prepare = Prepare(spec)
+    with ThreadPoolExecutor(workers or available_cores()) as pool:
+        prepared = list(pool.map(lambda s: prepare(WalkFile(s.path)), samples))
+    out = Decoded([], [], [], [], [], [])
+    for sample, d in zip(samples, prepared, strict=True):
+        if d.crops is None:
+            out.failed.append((sample.rel, d.error or "not decoded"))
+            continue
+        out.samples.append(sample)
+        out.units.append(d.crops)  # type: ignore[union-attr]
+        out.pixels.append(d.crops[_largest_unit(d)])
+        out.sha256.append(d.sha256 or "")
+        out.formats.append(d.format or "")
+    return out
+
+
+def _largest_unit(d: Any) -> int:
+    """The unit of the largest scored face (0: the whole image when no face is scored)."""
+    if not d.scored_faces:
+        return 0
+    sizes = [d.faces[i].size for i in d.scored_faces]
+    return int(np.argmax(sizes))
 
 
 def fingerprint(decoded: Decoded) -> str:

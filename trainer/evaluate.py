@@ -33,11 +33,28 @@ def keras_logits(model: Any, pixels: list[np.ndarray], spec: PreprocessSpec) -> 
     return np.concatenate(out) if out else np.zeros((0, spec.crops_per_image))
 
 
+def image_logits(model: Any, decoded: data.Decoded, spec: PreprocessSpec) -> np.ndarray:
+    """Per-image logits (n_images, crops), as the scanner judges an image: with face crops,
+    its highest unit (sigmoid is monotonic, so the highest logit gives the highest score)."""
+    if decoded.units is None:
+        return keras_logits(model, decoded.pixels, spec)
+    per_unit = keras_logits(model, [u for units in decoded.units for u in units], spec)
+    return np.maximum.reduceat(per_unit, decoded.unit_starts(), axis=0)
+
+
 def onnx_scores(session: Any, pixels: list[np.ndarray]) -> np.ndarray:
     """Per-image scores of a scanner ModelSession, by the scanner's own scoring function."""
     spec = session.info.preprocess
     out = [score_crops(session, spec, x) for x, _ in data.eval_batches(pixels, spec, EVAL_BATCH)]
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def onnx_image_scores(session: Any, decoded: data.Decoded) -> np.ndarray:
+    """Per-image scores of an ONNX model: with face crops, each image's highest unit's."""
+    if decoded.units is None:
+        return onnx_scores(session, decoded.pixels)
+    per_unit = onnx_scores(session, [u for units in decoded.units for u in units])
+    return np.maximum.reduceat(per_unit, decoded.unit_starts())
 
 
 def load_run(run: Path) -> tuple[Any, dict[str, Any]]:
@@ -89,7 +106,7 @@ def report_text(name: str, y: np.ndarray, p: np.ndarray, threshold: float) -> st
 class Scorer:
     """A model ready to score decoded images: the Keras run (calibrated) or an ONNX file."""
 
-    score: Callable[[list[np.ndarray]], np.ndarray]  # per-image probability of ai
+    score: Callable[[data.Decoded], np.ndarray]  # per-image probability of ai
     spec: PreprocessSpec
     threshold: float
     config: TrainConfig  # the training settings (seed and fractions redo a flat split)
@@ -105,7 +122,7 @@ def onnx_scorer(path: Path) -> Scorer:
         raise TrainerError(str(e)) from None
     settings = session.info.extra.get("training", {}).get("settings")
     return Scorer(
-        lambda pixels: onnx_scores(session, pixels),
+        lambda decoded: onnx_image_scores(session, decoded),
         session.info.preprocess,
         session.info.threshold,
         TrainConfig.from_dict(settings) if settings else TrainConfig(),
@@ -117,7 +134,7 @@ def keras_scorer(run: Path) -> Scorer:
     spec = PreprocessSpec.from_dict(record["preprocess"])
     temperature = record["calibration"]["temperature"]
     return Scorer(
-        lambda pixels: metrics.calibrated(keras_logits(model, pixels, spec), temperature),
+        lambda decoded: metrics.calibrated(image_logits(model, decoded, spec), temperature),
         spec,
         record["calibration"]["threshold"],
         TrainConfig.from_dict(record["settings"]),
@@ -181,7 +198,7 @@ def evaluate(
     decoded, manifest = loaded.decoded, loaded.manifest
     out = out or default_out(model_path, f"eval-{split}")
     out.mkdir(parents=True, exist_ok=True)
-    y, p = decoded.labels(), scorer.score(decoded.pixels)
+    y, p = decoded.labels(), scorer.score(decoded)
     sources = [data.source_of(s, manifest) for s in decoded.samples]
     report = write_report(out, split, y, p, scorer.threshold, sources)
     result: dict[str, Any] = {

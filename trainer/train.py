@@ -21,7 +21,7 @@ import numpy as np
 from scanner.preprocess import PreprocessSpec
 from trainer import data, files, metrics, plots, tfenv
 from trainer.config import CheckFailed, TrainConfig, TrainerError
-from trainer.evaluate import headline, keras_logits, report_failures, report_text, write_report
+from trainer.evaluate import headline, image_logits, report_failures, report_text, write_report
 
 # Fewer images of a class in any split and its metrics, temperature and threshold are noise.
 MIN_PER_CLASS = 10
@@ -134,7 +134,7 @@ def best_epoch_callback(val: data.Decoded, spec: Any) -> Any:
         best_weights: list[np.ndarray] = []
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            p = metrics.calibrated(keras_logits(self.model, val.pixels, spec), 1.0)
+            p = metrics.calibrated(image_logits(self.model, val, spec), 1.0)
             auc = metrics.roc_auc(y, p)
             if logs is not None:
                 logs.update(
@@ -245,7 +245,7 @@ def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
     plots.curves(history, out / "curves.png", best["best_epoch"])
 
     val = decoded.subset("val")
-    val_logits = keras_logits(model, val.pixels, cfg.spec())
+    val_logits = image_logits(model, val, cfg.spec())
     calibration = calibrate(val_logits, val.labels())
     results = report(model, decoded, cfg.spec(), calibration, manifest, out)
     config: dict[str, Any] = {
@@ -299,7 +299,7 @@ def report(
         if not part.samples:
             continue
         y = part.labels()
-        p = metrics.calibrated(keras_logits(model, part.pixels, spec), temperature)
+        p = metrics.calibrated(image_logits(model, part, spec), temperature)
         sources = [data.source_of(s, manifest) for s in part.samples]
         results[split] = write_report(out, split, y, p, threshold, sources)
         texts.append(report_text(split, y, p, threshold))

@@ -36,6 +36,7 @@ class EngineSettings:
     ray_address: str | None = None  # ray: join this cluster (None: start Ray here)
     actors: int = 1  # ray: inference actors, one onnxruntime session each
     progress: bool = False  # the engine's own progress output (Ray's, with --debug)
+    batch_wait_ms: float = 5.0  # batcher: longest wait for more images to fill a batch
 
 
 class Engine(ABC):

@@ -36,13 +36,14 @@ class LocalEngine(Engine):
             raise UsageError("--ray-address and --actors need --engine ray")
         self.session = ModelSession(settings.model, settings.provider, settings.threads)
         self.info = self.session.info
+        self.crops_per_unit = self.info.preprocess.crops_per_image
         self.provider = self.session.provider
         self.workers = available_cores() if settings.workers is None else settings.workers
         self.batch_size = settings.batch_size
 
     def run(self, items: Iterable[WalkItem], prepare: Prepare) -> Iterator[list[Decoded]]:
         for batch in batched(self.decode(items, prepare), self.batch_size):
-            yield score_items(batch, self.score, self.info.preprocess.crops_per_image)
+            yield score_items(batch, self.score, self.crops_per_unit)
 
     def score(self, crops: np.ndarray) -> np.ndarray:
         return score_crops(self.session, self.info.preprocess, crops)

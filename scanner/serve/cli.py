@@ -1,0 +1,123 @@
+"""`facescan serve [options]`: the options, gathered into `ServeOptions` and handed to
+`scanner.serve.server.run`. Registered on the `facescan` command group by `scanner.cli`; imports
+nothing heavy (Starlette and uvicorn load when the command runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from scanner.options import ScanOptions
+from scanner.serve.options import TOKEN_ENV, ServeOptions
+
+DEFAULTS = ServeOptions(ScanOptions(paths=()))
+EPILOG = (
+    "Endpoints: POST /v1/scan (multipart images or one raw image; one JSONL report row per "
+    "image), GET /healthz, /readyz, /metrics (Prometheus), /openapi.json, and the review page "
+    "at /. SIGTERM or Ctrl-C drains the requests in flight, then exits 143 or 130; exit 2 when "
+    "the service cannot start (bad option, model, port in use)."
+)
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback unless told otherwise).")
+    ] = DEFAULTS.host,
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = DEFAULTS.port,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="ONNX model exported by facescan-train [default: the shipped model]."),
+    ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(help="Shipped model: auto (int8 when shipped, else fp32) | fp32 | int8."),
+    ] = "auto",
+    threshold: Annotated[
+        float | None, typer.Option(help="Flag when score >= this [default: the model's].")
+    ] = None,
+    provider: Annotated[
+        str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")
+    ] = "auto",
+    workers: Annotated[int | None, typer.Option(help="Decode threads [default: cores].")] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Most images per inference batch (shared across requests).")
+    ] = 32,
+    batch_wait_ms: Annotated[
+        float, typer.Option(help="Longest wait for more images to fill a batch, in ms.")
+    ] = DEFAULTS.batch_wait_ms,
+    threads: Annotated[
+        int | None, typer.Option(help="onnxruntime intra-op threads [default: its own].")
+    ] = None,
+    queue: Annotated[
+        int, typer.Option(help="Images held at once; past it, 503 with Retry-After.")
+    ] = DEFAULTS.queue,
+    max_request_bytes: Annotated[
+        int, typer.Option(help="Largest request body; past it, 413.")
+    ] = DEFAULTS.max_request_bytes,
+    max_buffered_bytes: Annotated[
+        int, typer.Option(help="Upload bytes held at once, all requests; past it, 503.")
+    ] = DEFAULTS.max_buffered_bytes,
+    max_files: Annotated[
+        int, typer.Option(help="Most images in one request; past it, 413.")
+    ] = DEFAULTS.max_files,
+    max_pixels: Annotated[
+        int, typer.Option(help="Refuse images with more pixels (decompression bombs).")
+    ] = DEFAULT_MAX_PIXELS,
+    max_bytes: Annotated[int, typer.Option(help="Refuse images larger than this.")] = (
+        DEFAULT_MAX_BYTES
+    ),
+    ignore_metadata: Annotated[
+        bool, typer.Option(help="Label by score alone, even when metadata says AI-generated.")
+    ] = False,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"Require 'Authorization: Bearer TOKEN' with a token of this file (one a "
+            f"line) or of ${TOKEN_ENV}, for /v1/scan and /metrics."
+        ),
+    ] = None,  # fmt: skip
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Let pages of this origin call the API (repeatable) [default: none]."),
+    ] = None,
+    keep: Annotated[
+        Path | None,
+        typer.Option(help="Write every upload into this folder as SHA256.EXT [default: never]."),
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Serve the scanner over HTTP, with a review page for moderators (needs facescan[serve])."""
+    from scanner.serve.server import run
+
+    scan = ScanOptions(
+        paths=(),
+        model=model,
+        precision=precision,
+        threshold=threshold,
+        provider=provider,
+        workers=workers,
+        batch_size=batch_size,
+        threads=threads,
+        max_pixels=max_pixels,
+        max_bytes=max_bytes,
+        ignore_metadata=ignore_metadata,
+        debug=debug,
+    )
+    options = ServeOptions(
+        scan,
+        host=host,
+        port=port,
+        batch_wait_ms=batch_wait_ms,
+        queue=queue,
+        max_request_bytes=max_request_bytes,
+        max_buffered_bytes=max_buffered_bytes,
+        max_files=max_files,
+        token_file=token_file,
+        cors_origins=tuple(cors_origin or ()),
+        keep=keep,
+        debug=debug,
+    )
+    raise typer.Exit(run(options))

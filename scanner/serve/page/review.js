@@ -1,0 +1,279 @@
+"use strict";
+// The review page of `facescan serve`. It uses the public API only: GET /readyz for the model,
+// POST /v1/scan with one image per request, a few at a time; each answer is the JSONL report
+// row of that file. Thumbnails come from the files the browser already holds (blob: URLs), so
+// nothing is stored on the server. File names and every value the server sends are set as
+// text (textContent, attributes), never parsed as markup.
+(() => {
+  // The report's columns, in order (scanner/reports/base.py FIELDS; a test checks they agree).
+  const FIELDS = ["path", "status", "label", "score", "error", "width", "height", "format",
+    "sha256", "evidence", "reason", "cached"];
+  // What a folder contributes, as scanner/walk.py's IMAGE_EXTENSIONS (a test checks they agree);
+  // files picked or dropped one by one are always sent, as the CLI scans a file it is given.
+  const IMAGE_EXTENSIONS = [".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".png",
+    ".tif", ".tiff", ".webp"];
+  const PARALLEL = 4; // requests in flight: keeps the service's batches fed without a backlog
+  const MAX_RETRIES = 30; // 503 answers honoured (Retry-After) before the file is an error
+  const FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"]; // as the CSV report's guard
+
+  const grid = document.getElementById("grid");
+  const template = document.getElementById("card-template");
+  const entries = []; // {file, name, card, row}, in the order files were added
+  const waiting = []; // entries not yet sent
+  const blocked = []; // entries answered 401: sent again once a token is given
+  let active = 0;
+  let positive = "ai";
+  let token = sessionStorage.getItem("facescan-token") || "";
+
+  function init() {
+    loadModel();
+    const drop = document.getElementById("drop");
+    drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      dropped(e.dataTransfer);
+    });
+    for (const id of ["pick-files", "pick-folder"]) {
+      const input = document.getElementById(id);
+      input.addEventListener("change", () => {
+        const folder = id === "pick-folder";
+        for (const file of input.files) {
+          add(file, file.webkitRelativePath || file.name, folder);
+        }
+        input.value = "";
+      });
+    }
+    for (const button of document.querySelectorAll("[data-filter]")) {
+      button.addEventListener("click", () => setFilter(button.dataset.filter));
+    }
+    document.getElementById("export-csv").addEventListener("click", exportCsv);
+    document.getElementById("export-jsonl").addEventListener("click", exportJsonl);
+    document.getElementById("auth").addEventListener("submit", (e) => {
+      e.preventDefault();
+      token = document.getElementById("token").value.trim();
+      sessionStorage.setItem("facescan-token", token);
+      document.getElementById("auth").hidden = true;
+      waiting.push(...blocked.splice(0));
+      pump();
+    });
+    updateCounts();
+  }
+
+  async function loadModel() {
+    const status = document.getElementById("model");
+    try {
+      const response = await fetch("/readyz");
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.status || response.statusText);
+      positive = body.model.labels[1];
+      const name = body.model.model.split("/").pop();
+      const threshold = Number(body.model.threshold).toFixed(3);
+      status.textContent = `model ${name}, flags "${positive}" at score ≥ ${threshold}`;
+      document.body.dataset.state = "ready";
+    } catch (e) {
+      status.textContent = `service not ready: ${e.message}`;
+      document.body.dataset.state = "not-ready";
+    }
+  }
+
+  async function dropped(transfer) {
+    // Folders arrive as entries, walked here; plain files as they are.
+    const items = [...transfer.items].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry());
+    if (!items.length || items.some((e) => !e)) {
+      for (const file of transfer.files) add(file, file.name, false);
+      return;
+    }
+    for (const entry of items) await walk(entry, false);
+  }
+
+  async function walk(entry, inFolder) {
+    if (entry.isFile) {
+      const file = await new Promise((ok, fail) => entry.file(ok, fail));
+      add(file, entry.fullPath.replace(/^\//, ""), inFolder);
+      return;
+    }
+    const reader = entry.createReader();
+    const children = [];
+    for (;;) { // readEntries hands back a folder in pieces
+      const piece = await new Promise((ok, fail) => reader.readEntries(ok, fail));
+      if (!piece.length) break;
+      children.push(...piece);
+    }
+    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const child of children) await walk(child, true);
+  }
+
+  function add(file, name, inFolder) {
+    const dot = name.lastIndexOf(".");
+    const extension = dot < 0 ? "" : name.slice(dot).toLowerCase();
+    if (inFolder && !IMAGE_EXTENSIONS.includes(extension)) return;
+    const card = template.content.firstElementChild.cloneNode(true);
+    card.querySelector(".name").textContent = name;
+    card.title = name;
+    const image = card.querySelector("img");
+    image.src = URL.createObjectURL(file);
+    image.addEventListener("error", () => { // not an image this browser shows (HEIC, broken)
+      const note = document.createElement("span");
+      note.className = "no-preview";
+      note.textContent = "no preview";
+      image.replaceWith(note);
+    }, { once: true });
+    grid.append(card);
+    const entry = { file, name, card, row: null };
+    entries.push(entry);
+    waiting.push(entry);
+    updateCounts();
+    pump();
+  }
+
+  function pump() {
+    while (active < PARALLEL && waiting.length) {
+      const entry = waiting.shift();
+      active += 1;
+      send(entry).finally(() => {
+        active -= 1;
+        updateCounts();
+        pump();
+      });
+    }
+  }
+
+  async function send(entry) {
+    const form = new FormData();
+    form.append("file", entry.file, entry.name);
+    for (let attempt = 0; ; attempt += 1) {
+      let response;
+      try {
+        const headers = token ? { Authorization: `Bearer ${token}` } : {};
+        response = await fetch("/v1/scan", { method: "POST", body: form, headers });
+      } catch (e) {
+        show(entry, failure(entry, `could not reach the service: ${e.message}`));
+        return;
+      }
+      if (response.status === 401) {
+        blocked.push(entry);
+        document.getElementById("auth").hidden = false;
+        return;
+      }
+      if (response.status === 503 && attempt < MAX_RETRIES) {
+        const seconds = Number(response.headers.get("Retry-After")) || 1;
+        await new Promise((ok) => setTimeout(ok, seconds * 1000));
+        continue;
+      }
+      let body = {};
+      try { body = await response.json(); } catch (e) { /* not JSON: the status says enough */ }
+      if (!response.ok || !body.results || !body.results.length) {
+        const why = body.error || response.statusText || "no answer";
+        show(entry, failure(entry, `HTTP ${response.status}: ${why}`));
+        return;
+      }
+      // The name as picked: browsers send `"` and line breaks in file names as %22, %0A, %0D.
+      show(entry, { ...body.results[0], path: entry.name });
+      return;
+    }
+  }
+
+  function failure(entry, message) {
+    // A file the service never scored still gets a row, as the CLI's error rows.
+    const row = Object.fromEntries(FIELDS.map((f) => [f, null]));
+    return Object.assign(row, { path: entry.name, status: "error", error: message, cached: false });
+  }
+
+  function show(entry, row) {
+    entry.row = row;
+    const card = entry.card;
+    const kind = row.status !== "ok" ? "error" : row.label === positive ? "flagged" : "real";
+    card.classList.remove("pending");
+    card.classList.add(kind);
+    card.dataset.kind = kind;
+    const verdict = card.querySelector(".verdict");
+    const detail = card.querySelector(".detail");
+    if (kind === "error") {
+      verdict.textContent = "error";
+      detail.textContent = row.error;
+    } else {
+      verdict.textContent = `${row.label} ${Number(row.score).toFixed(3)}`;
+      const why = row.reason === "metadata" ? ` · metadata: ${row.evidence}` : "";
+      detail.textContent = `${row.width}×${row.height} ${row.format}${why}`;
+    }
+    drawFaces(card.querySelector(".thumb"), row);
+  }
+
+  function drawFaces(thumb, row) {
+    // Face boxes, once the API reports faces: [x0, y0, x1, y1] in the upright image's pixels,
+    // placed as percentages so they follow the thumbnail's size.
+    const faces = Array.isArray(row.faces) ? row.faces : [];
+    for (const face of faces) {
+      const box = face && face.box;
+      if (!Array.isArray(box) || box.length !== 4 || !row.width || !row.height) continue;
+      const [x0, y0, x1, y1] = box.map(Number);
+      const div = document.createElement("div");
+      div.className = "box";
+      div.style.left = `${(100 * x0) / row.width}%`;
+      div.style.top = `${(100 * y0) / row.height}%`;
+      div.style.width = `${(100 * (x1 - x0)) / row.width}%`;
+      div.style.height = `${(100 * (y1 - y0)) / row.height}%`;
+      if (face.score !== undefined) div.title = `face ${Number(face.score).toFixed(2)}`;
+      thumb.append(div);
+    }
+  }
+
+  function setFilter(name) {
+    grid.dataset.filter = name;
+    for (const button of document.querySelectorAll("[data-filter]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.filter === name));
+    }
+    updateCounts();
+  }
+
+  function updateCounts() {
+    const done = entries.filter((e) => e.row);
+    const flagged = done.filter((e) => e.card.dataset.kind === "flagged").length;
+    const errors = done.filter((e) => e.card.dataset.kind === "error").length;
+    const text = `${entries.length} files, ${done.length} scanned: ${flagged} flagged, ` +
+      `${errors} errors`;
+    document.getElementById("counts").textContent = text;
+    Object.assign(document.body.dataset, {
+      files: entries.length, done: done.length, flagged, errors,
+    });
+  }
+
+  function rows() {
+    return entries.filter((e) => e.row).map((e) => e.row);
+  }
+
+  function csvCell(value) {
+    if (value === null || value === undefined) return "";
+    let text = String(value); // booleans as JSON writes them: true, false
+    if (typeof value === "string" && FORMULA_STARTS.some((s) => text.startsWith(s))) {
+      text = `'${text}`;
+    }
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  }
+
+  function exportCsv() {
+    const lines = [FIELDS.join(",")];
+    for (const row of rows()) lines.push(FIELDS.map((f) => csvCell(row[f])).join(","));
+    download("facescan-review.csv", lines.join("\r\n") + "\r\n", "text/csv");
+  }
+
+  function exportJsonl() {
+    const text = rows().map((row) => JSON.stringify(row) + "\n").join("");
+    download("facescan-review.jsonl", text, "application/x-ndjson");
+  }
+
+  function download(name, text, type) {
+    const url = URL.createObjectURL(new Blob([text], { type }));
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = name;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  init();
+})();
