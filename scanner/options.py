@@ -51,8 +51,10 @@ class ScanOptions:
     prune_baseline: bool = False
     fail_on: str | None = None  # None: policy.DEFAULT
 
-    def check(self) -> None:
-        """Raise a UsageError naming every option that cannot work, before anything loads."""
+    def check(self, sources: bool = True) -> None:
+        """Raise a UsageError naming every option that cannot work, before anything loads.
+        `sources`: check what to scan too (PATHs or --files-from); a front end that gets its
+        images otherwise (the HTTP service) checks only the settings."""
         problems = [
             f"{option} must be at least 1 (got {value})"
             for option, value in (
@@ -69,17 +71,19 @@ class ScanOptions:
             problems.append(f"--threshold must be in 0..1 (got {self.threshold})")
         if self.format is not None and self.out is None:
             problems.append("--format needs --out")
-        missing = [p for p in self.paths if not os.path.lexists(p)]
-        if missing:
-            problems.append(f"no such file or folder: {', '.join(missing)}")
+        if sources:
+            problems += self._source_problems()
         problems += self._ci_problems()
         if problems:
             raise UsageError("; ".join(problems))
         self.shard_part()  # a malformed --shard is a usage error too
         self.fail_outcomes()  # and so is a malformed --fail-on
 
-    def _ci_problems(self) -> list[str]:
+    def _source_problems(self) -> list[str]:
         problems = []
+        missing = [p for p in self.paths if not os.path.lexists(p)]
+        if missing:
+            problems.append(f"no such file or folder: {', '.join(missing)}")
         if self.files_from is not None and self.paths:
             problems.append("give PATHs or --files-from, not both")
         elif self.files_from is None and not self.paths:
@@ -89,6 +93,10 @@ class ScanOptions:
                 problems.append(f"--files-from {self.files_from}: no such file")
             elif os.path.isdir(self.files_from):
                 problems.append(f"--files-from {self.files_from} is a folder, not a list")
+        return problems
+
+    def _ci_problems(self) -> list[str]:
+        problems = []
         if self.null and self.files_from is None:
             problems.append("-0 describes a --files-from list")
         if self.exit_zero and self.fail_on is not None and policy.parse_fail_on(self.fail_on):

@@ -36,7 +36,7 @@ class ServeOptions:
     def check(self) -> None:
         """Raise a UsageError naming every option that cannot work, before the model loads."""
         try:
-            self.scan.check()
+            self.scan.check(sources=False)
             problems = []
         except UsageError as e:
             problems = [str(e)]
