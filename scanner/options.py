@@ -13,6 +13,7 @@ from pathlib import Path
 from scanner import policy
 from scanner.errors import UsageError
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodeLimits
+from scanner.reports.html import THUMBNAILS
 from scanner.walk import Shard
 
 
@@ -21,6 +22,7 @@ class ScanOptions:
     paths: tuple[str, ...]
     out: Path | None = None
     format: str | None = None
+    thumbnails: str | None = None  # the HTML report's --thumbnails (None: its default, flagged)
     model: Path | None = None
     precision: str = "auto"
     threshold: float | None = None
@@ -69,6 +71,10 @@ class ScanOptions:
             problems.append(f"--threshold must be in 0..1 (got {self.threshold})")
         if self.format is not None and self.out is None:
             problems.append("--format needs --out")
+        if self.thumbnails is not None and self.thumbnails not in THUMBNAILS:
+            problems.append(f"--thumbnails must be {', '.join(THUMBNAILS)} (got {self.thumbnails})")
+        elif self.thumbnails is not None and self.out is None:
+            problems.append("--thumbnails needs --out REPORT.html")
         missing = [p for p in self.paths if not os.path.lexists(p)]
         if missing:
             problems.append(f"no such file or folder: {', '.join(missing)}")
