@@ -22,7 +22,6 @@ class ScanOptions:
     paths: tuple[str, ...]
     out: Path | None = None
     format: str | None = None
-    thumbnails: str | None = None  # the HTML report's --thumbnails (None: its default, flagged)
     model: Path | None = None
     precision: str = "auto"
     threshold: float | None = None
@@ -52,6 +51,7 @@ class ScanOptions:
     update_baseline: bool = False
     prune_baseline: bool = False
     fail_on: str | None = None  # None: policy.DEFAULT
+    thumbnails: str | None = None  # the HTML report's --thumbnails (None: its default, flagged)
 
     def check(self) -> None:
         """Raise a UsageError naming every option that cannot work, before anything loads."""
