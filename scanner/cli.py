@@ -121,6 +121,14 @@ def scan(
     format: Annotated[
         str | None, typer.Option(help=f"Report format, overriding the extension: {FORMATS}.")
     ] = None,
+    thumbnails: Annotated[
+        str | None,
+        typer.Option(
+            help="HTML report: which images get a thumbnail (160 px JPEG, about 8 KB each): "
+            "flagged | all (real ones too, to spot misses) | none; at most 2,000 flagged and "
+            "2,000 real [default: flagged]."
+        ),
+    ] = None,  # fmt: skip
     model: Annotated[
         Path | None,
         typer.Option(help="ONNX model exported by facescan-train [default: the shipped model]."),
@@ -257,6 +265,7 @@ def scan(
         paths=tuple(str(p) for p in paths or ()),
         out=out,
         format=format,
+        thumbnails=thumbnails,
         model=model,
         precision=precision,
         threshold=threshold,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from scanner import console, policy
 from scanner.baseline import Baseline, Review, Update, update
-from scanner.errors import Exit, FacescanError, Terminated
+from scanner.errors import Exit, FacescanError, Terminated, UsageError
 from scanner.filelist import listed
 from scanner.options import ScanOptions
 from scanner.walk import WalkItem, walk
@@ -54,14 +54,16 @@ def guarded(command: Callable[[], int], debug: bool) -> int:
 
 def scan_command(options: ScanOptions) -> int:
     from scanner.decode import silence_pillow_warnings
-    from scanner.reports import format_for, open_report
+    from scanner.reports import format_for
     from scanner.scan import Scanner
     from scanner.session import resolve_model
 
     options.check()
     silence_pillow_warnings()
     if options.out is not None:
-        format_for(options.out, options.format)  # a bad name fails before the model loads
+        chosen = format_for(options.out, options.format)  # a bad name fails before the model loads
+        if options.thumbnails is not None and chosen.name != "html":
+            raise UsageError("--thumbnails is for an HTML report (--out REPORT.html)")
     baseline = load_baseline(options)  # and so does a bad baseline
     with closing(
         Scanner(
@@ -83,13 +85,25 @@ def scan_command(options: ScanOptions) -> int:
         )
     ) as scanner:
         model = console.model_info(scanner)
-        report = open_report(options.out, options.format, model) if options.out else None
+        report = open_output(options, model)
         positive = scanner.info.positive_label
         tally = console.Tally(positive, options.out is None, baseline is not None)
         review = None if baseline is None else Review(baseline, positive, options.update_baseline)
         scan_into(scanner, options, report, tally, model, review)
     updated = save_baseline(options, review, tally.state)
     return finish(options, tally, model, updated)
+
+
+def open_output(options: ScanOptions, model: dict[str, Any]) -> Report | None:
+    """The --out report; --thumbnails (checked to come with HTML) goes to the HTML report."""
+    from scanner.reports import open_report
+    from scanner.reports.html import HtmlReport
+
+    if options.out is None:
+        return None
+    if options.thumbnails is not None:
+        return HtmlReport(options.out, model, options.thumbnails)
+    return open_report(options.out, options.format, model)
 
 
 def candidates(options: ScanOptions) -> Callable[[], Iterator[WalkItem]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from scanner import policy
 from scanner.errors import UsageError
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodeLimits
+from scanner.reports.html import THUMBNAILS
 from scanner.walk import Shard
 
 
@@ -50,6 +51,7 @@ class ScanOptions:
     update_baseline: bool = False
     prune_baseline: bool = False
     fail_on: str | None = None  # None: policy.DEFAULT
+    thumbnails: str | None = None  # the HTML report's --thumbnails (None: its default, flagged)
 
     def check(self, sources: bool = True) -> None:
         """Raise a UsageError naming every option that cannot work, before anything loads.
@@ -71,6 +73,10 @@ class ScanOptions:
             problems.append(f"--threshold must be in 0..1 (got {self.threshold})")
         if self.format is not None and self.out is None:
             problems.append("--format needs --out")
+        if self.thumbnails is not None and self.thumbnails not in THUMBNAILS:
+            problems.append(f"--thumbnails must be {', '.join(THUMBNAILS)} (got {self.thumbnails})")
+        elif self.thumbnails is not None and self.out is None:
+            problems.append("--thumbnails needs --out REPORT.html")
         if sources:
             problems += self._source_problems()
         problems += self._ci_problems()

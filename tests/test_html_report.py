@@ -1,8 +1,10 @@
-"""The HTML report: self-contained, escaped, thumbnails upright, filters working in a browser."""
+"""The HTML report: self-contained, escaped, thumbnails upright, the face boxes where the faces
+are, filters, sorting, keyboard and the enlarged view working in a browser, rows compact."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -18,7 +20,10 @@ from conftest import build_red_model, noise_image, save_image
 from images import rotated_jpeg
 from PIL import Image
 
-from scanner.reports.html import MAX_REAL_ROWS, script_json, thumbnail
+from scanner import ScanResult
+from scanner.reports import html as html_report
+from scanner.reports.html import MAX_REAL_ROWS, HtmlReport, script_json, thumbnail
+from scanner.results import FaceResult
 
 # "/" in a name makes a folder: the path, which the report shows, still reads "</script>".
 HOSTILE = [
@@ -28,6 +33,11 @@ HOSTILE = [
     "&lt;amp & 'quote'.png",
 ]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or ""
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM, reason="needs Debian's chromium (.ci/run installs it)"
+)
+MODEL = {"labels": ["real", "ai"]}
+SUMMARY = {"model": "m", "threshold": 0.5, "provider": "cpu", "seconds": 1.0, "complete": True}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +65,24 @@ def page_data(page: str) -> Any:
     return json.loads(found.group(1))
 
 
+def summary_cell(page: str, name: str) -> str:
+    found = re.search(rf"<th>{name}</th><td>(.*?)</td>", page)
+    assert found is not None, name
+    return html.unescape(found.group(1))
+
+
+def write_report(path: Path, results: list[ScanResult], thumbnails: str = "flagged") -> str:
+    """`results` through the HtmlReport class; the page's text."""
+    report = HtmlReport(path, MODEL, thumbnails)
+    for result in results:
+        report.write(result)
+    flagged = sum(r.label == "ai" for r in results)
+    errors = sum(r.status == "error" for r in results)
+    counts = {"files": len(results), "flagged": flagged, "errors": errors}
+    report.close({**SUMMARY, **counts, "real": len(results) - flagged - errors})
+    return path.read_text(encoding="utf-8")
+
+
 def test_hostile_names_stay_text(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     assert page.count("<script") == 2  # the JSON block and the page's own script, nothing else
@@ -75,11 +103,26 @@ def test_summary_histogram_and_rows(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     for text in ("<th>files</th><td>10</td>", "<th>flagged</th><td>5</td>", "<th>errors</th>"):
         assert text in page
+    assert summary_cell(page, "thumbnails") == "5 flagged, 0 real (--thumbnails flagged)"
     assert page.count("<rect ") == 20
     rows = page_data(page)["rows"]
     kinds = [r["kind"] for r in rows]
     assert kinds.count("flagged") == 5 and kinds.count("error") == 2 and kinds.count("real") == 3
     assert all(r["thumbnail"] for r in rows if r["kind"] == "flagged")
+    assert not any(r.get("thumbnail") for r in rows if r["kind"] != "flagged")
+
+
+def test_histogram_writes_each_count_and_the_threshold() -> None:
+    histogram = [0] * 20
+    histogram[1], histogram[13], histogram[19] = 3, 12_345, 1
+    svg = html_report._histogram_svg(histogram, 0.625)
+    counts = re.findall(r'<text class="count"[^>]*>([^<]*)</text>', svg)
+    assert counts == ["3", "12k", "1"]  # one per non-empty bar, left to right
+    assert "<title>scores 0.65-0.70: 12345 files</title>" in svg  # the whole count on hover
+    assert re.search(r'<line class="threshold" x1="380.0"', svg)  # 30 + 0.625 * 560
+    assert ">threshold 0.625</text>" in svg and ">score</text>" in svg and ">files</text>" in svg
+    bars = [float(h) for h in re.findall(r'<rect [^>]*height="([0-9.]+)"', svg)]
+    assert bars[19] >= 1.5 and bars[0] == 0  # a bar of one file stays visible, none is empty
 
 
 def test_thumbnails_are_upright_and_small(tmp_path: Path) -> None:
@@ -94,6 +137,48 @@ def test_thumbnails_are_upright_and_small(tmp_path: Path) -> None:
     assert thumbnail(str(tmp_path / "missing.jpg")) is None
 
 
+@pytest.mark.parametrize(
+    ("mode", "flagged", "real", "note"),
+    [
+        (
+            "flagged",
+            [True, False],
+            [False, False],
+            "1 flagged, 0 real (--thumbnails flagged); over the cap: 1 flagged",
+        ),
+        ("none", [False, False], [False, False], "none (--thumbnails none)"),
+        (
+            "all",
+            [True, False],
+            [True, False],
+            "1 flagged, 1 real (--thumbnails all); over the cap: 1 flagged, 1 real",
+        ),
+    ],
+)
+def test_which_images_get_thumbnails_within_the_caps(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    flagged: list[bool],
+    real: list[bool],
+    note: str,
+) -> None:
+    monkeypatch.setattr(html_report, "MAX_THUMBNAILS", 1)
+    monkeypatch.setattr(html_report, "MAX_REAL_THUMBNAILS", 1)
+    results = [ScanResult(str(tmp_path / "gone.png"), "error", error="vanished")]
+    for label, score in (("ai", 0.9), ("ai", 0.8), ("real", 0.2), ("real", 0.1)):
+        path = save_image(tmp_path / f"{label}{score}.png", (200, 0, 0))
+        results.append(ScanResult(str(path), "ok", label, score, width=24, height=24))
+    page = write_report(tmp_path / "r.html", results, mode)
+    rows = page_data(page)["rows"]
+    has = {
+        k: [bool(r.get("thumbnail")) for r in rows if r["kind"] == k] for k in ("flagged", "real")
+    }
+    assert has == {"flagged": flagged, "real": real} and rows[0]["kind"] == "error"
+    assert "thumbnail" not in rows[0]  # an error row has nothing to show
+    assert summary_cell(page, "thumbnails") == note
+
+
 def test_script_json_cannot_close_the_script() -> None:
     text = script_json({"p": "</script><!-- & -->"})
     assert "<" not in text and ">" not in text and "&" not in text
@@ -101,50 +186,180 @@ def test_script_json_cannot_close_the_script() -> None:
 
 
 def test_format_option_and_real_row_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from scanner import ScanResult
-    from scanner.reports import html as html_report
     from scanner.reports import open_report
 
     monkeypatch.setattr(html_report, "MAX_REAL_ROWS", 2)
 
-    report = open_report(tmp_path / "r.out", "html", {"labels": ["real", "ai"]})
+    report = open_report(tmp_path / "r.out", "html", MODEL)
     assert isinstance(report, html_report.HtmlReport)
     for i in range(5):
         report.write(ScanResult(f"r{i}.png", "ok", "real", 0.1, reason="model"))
-    summary = {"files": 5, "flagged": 0, "real": 5, "errors": 0, "model": "m", "threshold": 0.5}
-    report.close({**summary, "provider": "cpu", "seconds": 1.0, "complete": True})
+    summary = {"files": 5, "flagged": 0, "real": 5, "errors": 0}
+    report.close({**SUMMARY, **summary})
     data = page_data((tmp_path / "r.out").read_text(encoding="utf-8"))
     assert len(data["rows"]) == 2 and data["omitted_real"] == 3
     assert MAX_REAL_ROWS == 10_000
 
 
-@pytest.mark.skipif(not CHROMIUM, reason="needs Debian's chromium (.ci/run installs it)")
-def test_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+def test_thumbnails_option(tmp_path: Path, red_model: Path) -> None:
+    save_image(tmp_path / "pile" / "red.png", (250, 0, 0))
+    save_image(tmp_path / "pile" / "blue.png", (0, 0, 250))
+    out = tmp_path / "r.html"
+    done = facescan("pile", "--model", red_model, "--thumbnails", "all", "--out", out, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert all(r["thumbnail"] for r in page_data(out.read_text(encoding="utf-8"))["rows"])
+    refused = {
+        ("--thumbnails", "some", "--out", "r.html"): "--thumbnails must be flagged, all, none",
+        ("--thumbnails", "all"): "--thumbnails needs --out REPORT.html",
+        ("--thumbnails", "all", "--out", "r.csv"): "--thumbnails is for an HTML report",
+    }
+    for args, message in refused.items():
+        done = facescan("pile", "--model", red_model, *args, cwd=tmp_path)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     flags = [
         *("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"),
         *("--disable-component-update", "--disable-sync", "--no-first-run"),
-        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--user-data-dir={profile}",
         "--virtual-time-budget=5000",
     ]
-    url = report.resolve().as_uri() + "#selftest"
-    dom = subprocess.run(
-        [CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=60
-    ).stdout
+    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=60)
+
+
+def self_test(page: Path, profile: Path, *flags: str) -> tuple[dict[str, str], Any, str]:
+    """The page's #selftest run in headless Chromium: the body's data attributes, what the
+    self-test saw, and the DOM as it was left (the flagged view, sorted by score)."""
+    url = page.resolve().as_uri() + "#selftest"
+    dom = chromium(*flags, "--dump-dom", url, profile=profile).stdout
     body = re.search(r"<body[^>]*>", dom)
     assert body is not None, dom[-2000:]
     attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0)))
     assert "pwned" not in attributes  # no file name or content ran as script
+    assert "selftest" in attributes, dom[-2000:]
+    return attributes, json.loads(html.unescape(attributes["selftest"])), dom
+
+
+@needs_chromium
+def test_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    attributes, seen, _ = self_test(report, tmp_path / "profile")
     assert attributes["thumbnails"] == "5/5"  # every flagged thumbnail decoded
-    seen = json.loads(html.unescape(attributes["selftest"]))
-    assert (seen["flagged"], seen["all"], seen["error"]) == (5, 10, 2)
+    assert (seen["flagged"], seen["real"], seen["all"], seen["error"]) == (5, 3, 10, 2)
     rows = page_data(report.read_text(encoding="utf-8"))["rows"]
     assert seen["first_by_path"] == min(r["path"] for r in rows)
     top = max(rows, key=lambda r: r["score"] or 0)
     assert seen["first_by_score"] == top["path"]
+    assert seen["paths"]["cut"] == 0  # no folder or file name split over two lines
+
+    # Keys, in the "all" view sorted by path: j and arrow down go to the next flagged row,
+    # skipping the real and error rows between them; k and arrow up come back.
+    flagged = sorted(r["path"] for r in rows if r["kind"] == "flagged")
+    assert len(flagged) == 5 and flagged[-1].endswith("/rotated.jpg")  # after real0..2.png
+    assert seen["down"] == [*flagged, flagged[-1]]  # six presses: the last one stays
+    assert seen["up"] == [flagged[3], flagged[2]]
+    assert seen["focus_style"] == "solid"  # the focused row is outlined
+    assert seen["open"] == {"hidden": False, "path": flagged[2], "boxes": 0}  # Enter opens it
+    assert seen["open_next"] == flagged[3]  # j in the enlarged view shows the next one
+    assert seen["after_escape"] == {"path": flagged[3], "hidden": True}  # Esc: back on its row
+
     shot = tmp_path / "shot.png"
-    subprocess.run(
-        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,900", url],
-        capture_output=True,
-        timeout=60,
-    )
+    chromium(f"--screenshot={shot}", "--window-size=1200,900", report.as_uri(), profile=tmp_path)
     assert Image.open(shot).size == (1200, 900)
+
+
+@dataclasses.dataclass(frozen=True)
+class WithProvenance(ScanResult):
+    """A row as the C2PA wiring writes it (ScanResult has no provenance field in this tree)."""
+
+    provenance: dict[str, Any] | None = None
+
+
+GROUP_FACES = (
+    FaceResult((40, 90, 140, 190), 0.99, 0.97, "ai"),
+    FaceResult((250, 150, 330, 230), 0.95, 0.21, "real"),
+    FaceResult((350, 20, 380, 50), 0.80),  # under --min-face: listed, not scored
+)
+PROVENANCE: dict[str, dict[str, Any]] = {
+    "valid-ai.jpg": {"validation": "valid", "declares_ai_creation": True, "summary": "C2PA: AI"},
+    "tampered.jpg": {"validation": "invalid", "declares_ai_creation": True, "summary": "bad"},
+    "untrusted.jpg": {
+        "validation": "untrusted",
+        "summary": "C2PA: </script><script>document.body.dataset.pwned='5'</script>",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def review_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Rows written through HtmlReport: a group photo with three faces, C2PA credentials of
+    every kind, baseline decisions, and 30 flagged photos deep in long-named folders."""
+    tmp = tmp_path_factory.mktemp("review")
+    photos = tmp / "photos"
+    results: list[ScanResult] = [
+        WithProvenance(
+            str(save_image(photos / "group.jpg", (200, 40, 40), size=400)),
+            "ok",
+            "ai",
+            0.97,
+            width=400,
+            height=400,
+            faces=GROUP_FACES,
+            baseline="new",
+            provenance=PROVENANCE["valid-ai.jpg"],
+            reason="model",
+        ),  # fmt: skip
+        ScanResult(str(photos / "gone.jpg"), "error", error="file not found"),
+    ]
+    for name, info in PROVENANCE.items():
+        path = str(save_image(photos / name, (90, 90, 90)))
+        label, score = ("real", 0.1) if name == "untrusted.jpg" else ("ai", 0.9)
+        results.append(
+            WithProvenance(path, "ok", label, score, baseline="approved", provenance=info)
+        )
+    plain = save_image(photos / "plain.jpg", (0, 0, 200))
+    results.append(ScanResult(str(plain), "ok", "real", 0.2, reason="model"))  # no provenance
+    deep = tmp / "moderation-queue-2024" / "partner-upload-service-batch-0042" / "originals"
+    for i in range(30):
+        path = str(save_image(deep / f"IMG_{i:04d}-from-a-phone-camera.jpg", (150, 60, 60)))
+        results.append(ScanResult(path, "ok", "ai", 0.6 + i / 100, width=24, height=24))
+    write_report(tmp / "review.html", results, thumbnails="all")
+    return tmp / "review.html"
+
+
+@needs_chromium
+def test_boxes_badges_and_compact_rows_in_chromium(review_report: Path, tmp_path: Path) -> None:
+    attributes, seen, dom = self_test(review_report, tmp_path, "--window-size=1920,1080")
+    assert attributes["thumbnails"] == "33/33"
+    assert seen["rows_per_1080"] >= 20  # at 1920 px wide; the table of before fitted 7
+    assert seen["paths"]["wrapped"] >= 30 and seen["paths"]["cut"] == 0  # wrapped at "/" only
+
+    # The group photo (the top score): each box where its face is, as a share of the image.
+    boxes = seen["boxes"][0]
+    assert [(b[0], b[5]) for b in boxes] == [
+        ("box ai", "0.97"),
+        ("box real", "0.21"),
+        ("box unscored inside", "small"),  # at the image's top: its label inside the box
+    ]
+    for face, drawn in zip(GROUP_FACES, boxes, strict=True):
+        assert drawn[1:5] == pytest.approx([v / 400 for v in face.box], abs=0.02)
+    assert '<div class="faces">faces: 0.97 ai · 0.21 real · (small)</div>' in dom
+
+    # The details cell, rows in path order: only what each row has.
+    page = review_report.read_text(encoding="utf-8")
+    rows = sorted(page_data(page)["rows"], key=lambda r: r["path"])
+    details = {Path(r["path"]).name: d for r, d in zip(rows, seen["details"], strict=True)}
+    assert details["group.jpg"] == [
+        ["badge c2pa-ai", "C2PA: AI"],
+        ["c2pa-summary", "C2PA: AI"],
+        ["badge new", "baseline: new"],
+    ]
+    assert details["tampered.jpg"][0] == ["badge c2pa-invalid", "C2PA: tampered/invalid"]
+    assert details["untrusted.jpg"][:2] == [
+        ["badge c2pa", "C2PA: untrusted"],
+        ["c2pa-summary", PROVENANCE["untrusted.jpg"]["summary"]],  # as text, never run
+    ]
+    assert details["untrusted.jpg"][2] == ["badge approved", "baseline: approved"]
+    assert details["plain.jpg"] is None  # nothing to say: no details cell at all
+    assert details["gone.jpg"] == [["error-text", "file not found"]]

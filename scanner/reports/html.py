@@ -1,18 +1,21 @@
 """HTML report (`--out report.html`): one self-contained file a moderator opens offline.
 
-Summary, thumbnails of the flagged images sorted by score, a score histogram, the error table,
-and filters/sorting in a few lines of vanilla JavaScript (the page is `html_report.html`, package
-data beside this file). Nothing is fetched: thumbnails are JPEG data URIs and a
-Content-Security-Policy forbids every network request.
+A summary, a score histogram (counts on the bars, the threshold labelled), and one compact row
+per image: thumbnail with the face boxes drawn on it, score, label, path, each face's score and
+a details cell (evidence, provenance, baseline, error...) that shows only what is there.
+Filters, sorting, keyboard navigation and the enlarged view are a few lines of vanilla
+JavaScript (the page is `html_report.html`, package data beside this file). Nothing is
+fetched: thumbnails are JPEG data URIs and a Content-Security-Policy forbids every request.
 
 Hostile file names cannot run script: the rows travel as JSON inside a
 `<script type="application/json">` block with `<`, `>` and `&` escaped, and the page's script puts
-them into the table with `textContent`, never as markup; the few values written as HTML by Python
+them into the page with `textContent`, never as markup; the few values written as HTML by Python
 go through `html.escape`.
 
 Memory is bounded whatever the scan's size: flagged and error rows are kept, real rows up to
-`MAX_REAL_ROWS` (the rest are counted), the first `MAX_THUMBNAILS` flagged images get a thumbnail,
-and the histogram is 20 counters. Like the JSON report, the file appears atomically at the end.
+`MAX_REAL_ROWS` (the rest are counted), at most `MAX_THUMBNAILS` flagged and
+`MAX_REAL_THUMBNAILS` real images get a thumbnail, and the histogram is 20 counters. Like the
+JSON report, the file appears atomically at the end.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ from typing import Any
 from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, row
 from scanner.results import ScanResult
 
+THUMBNAILS = ("flagged", "all", "none")  # --thumbnails: which images get one
 THUMBNAIL_PX = 160
 THUMBNAIL_QUALITY = 80
-MAX_THUMBNAILS = 2_000  # about 10 KB each: a report of at most ~20 MB of thumbnails
+# A thumbnail is 7.9 KB in the page on average (16.5 KB at most), measured on the 488 photos of
+# the shared faces test split: the caps hold thumbnails to about 16 MB per kind.
+MAX_THUMBNAILS = 2_000  # flagged images
+MAX_REAL_THUMBNAILS = 2_000  # real images, with --thumbnails all
 MAX_REAL_ROWS = 10_000
 BINS = 20
 
@@ -58,12 +65,17 @@ def script_json(value: Any) -> str:
 
 
 class HtmlReport:
-    def __init__(self, path: Path, model: dict[str, Any]) -> None:
+    def __init__(self, path: Path, model: dict[str, Any], thumbnails: str = "flagged") -> None:
+        if thumbnails not in THUMBNAILS:
+            raise ValueError(f"thumbnails must be one of {THUMBNAILS}, not {thumbnails!r}")
         self._out = AtomicFile(path)
         self._positive = model["labels"][1]
+        self._mode = thumbnails
         self._rows: list[dict[str, Any]] = []
         self._histogram = [0] * BINS
-        self._kept_real = self._omitted_real = self._thumbnails = self._cached = 0
+        self._kept_real = self._omitted_real = self._cached = 0
+        self._thumbnails = {"flagged": 0, "real": 0}  # made
+        self._over_cap = {"flagged": 0, "real": 0}  # wanted one, past the cap
 
     def write(self, result: ScanResult) -> None:
         values = row(result)
@@ -76,9 +88,8 @@ class HtmlReport:
                 self._omitted_real += 1
                 return
             self._kept_real += 1
-        if kind == "flagged" and self._thumbnails < MAX_THUMBNAILS:
+        if self._grant_thumbnail(kind):
             values["thumbnail"] = thumbnail(result.path)
-            self._thumbnails += 1
         self._rows.append(values)
 
     def _kind(self, result: ScanResult) -> str:
@@ -86,8 +97,31 @@ class HtmlReport:
             return "error"
         return "flagged" if result.label == self._positive else "real"
 
+    def _grant_thumbnail(self, kind: str) -> bool:
+        """Whether this row gets a thumbnail: its kind is in --thumbnails and under its cap."""
+        if kind == "error" or self._mode == "none" or (kind == "real" and self._mode != "all"):
+            return False
+        cap = MAX_THUMBNAILS if kind == "flagged" else MAX_REAL_THUMBNAILS
+        if self._thumbnails[kind] >= cap:
+            self._over_cap[kind] += 1
+            return False
+        self._thumbnails[kind] += 1
+        return True
+
+    def _thumbnail_note(self) -> str:
+        """What the summary says about thumbnails: which, how many, how many the caps left out."""
+        if self._mode == "none":
+            return "none (--thumbnails none)"
+        made = ", ".join(f"{n} {kind}" for kind, n in self._thumbnails.items())
+        over = ", ".join(f"{n} {kind}" for kind, n in self._over_cap.items() if n)
+        return f"{made} (--thumbnails {self._mode})" + (f"; over the cap: {over}" if over else "")
+
     def close(self, summary: dict[str, Any]) -> None:
-        page = render(self._rows, self._histogram, summary, self._cached, self._omitted_real)
+        notes = [("from cache", self._cached), ("thumbnails", self._thumbnail_note())]
+        if self._omitted_real:
+            notes.append(("not listed", f"{self._omitted_real} real rows (see a CSV/JSONL report)"))
+        data = {"rows": self._rows, "omitted_real": self._omitted_real, "positive": self._positive}
+        page = render(data, self._histogram, summary, notes)
         try:
             self._out.file.write(page)
         except OSError as e:
@@ -96,66 +130,99 @@ class HtmlReport:
 
 
 def render(
-    rows: list[dict[str, Any]],
+    data: dict[str, Any],
     histogram: list[int],
     summary: dict[str, Any],
-    cached: int,
-    omitted_real: int,
+    notes: list[tuple[str, object]],
 ) -> str:
-    """The whole page. Only numbers and escaped text are formatted into the markup."""
+    """The whole page. Only numbers and escaped text are formatted into the markup; `data` (the
+    rows) travels as escaped JSON. `notes` are the report's own lines for the summary table."""
     page = resources.files(__package__).joinpath("html_report.html").read_text("utf-8")
     parts = {
-        "SUMMARY": _summary_table(summary, cached, omitted_real),
+        "SUMMARY": _summary_table(summary, notes),
         "HISTOGRAM": _histogram_svg(histogram, float(summary["threshold"])),
-        "DATA": script_json({"rows": rows, "omitted_real": omitted_real}),
+        "DATA": script_json(data),
     }
     for key, value in parts.items():
         page = page.replace("{{" + key + "}}", value)
     return page
 
 
-def _summary_table(summary: dict[str, Any], cached: int, omitted_real: int) -> str:
+def _summary_table(summary: dict[str, Any], notes: list[tuple[str, object]]) -> str:
     state = "complete" if summary.get("complete") else f"{summary['state']} (partial report)"
     items = [
         ("files", summary["files"]),
         ("flagged", summary["flagged"]),
         ("real", summary["real"]),
         ("errors", summary["errors"]),
-        ("from cache", cached),
         ("model", summary["model"]),
         ("threshold", f"{float(summary['threshold']):.3f}"),
         ("provider", summary["provider"]),
         ("time", f"{summary['seconds']:.1f} s"),
         ("written", time.strftime("%Y-%m-%d %H:%M:%S %Z")),
         ("scan", state),
+        *notes,
     ]
-    if omitted_real:
-        items.append(("not listed", f"{omitted_real} real rows (see a CSV/JSONL report)"))
     cells = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in items
     )
     return f'<table class="summary">{cells}</table>'
 
 
+# The histogram's drawing area inside its viewBox: room above for the threshold's label and the
+# counts, on the left for the y-axis name, below for the ticks and the x-axis name.
+_LEFT, _TOP, _WIDTH, _HEIGHT = 30, 30, 560, 120
+
+
 def _histogram_svg(histogram: list[int], threshold: float) -> str:
-    """Bars of the score distribution (all scored files), with the threshold as a line."""
-    width, height, bar = 400, 120, 400 / len(histogram)
-    top = max(histogram) or 1
-    bars = "".join(
-        f'<rect x="{i * bar + 1:.1f}" y="{height - count / top * height:.1f}" '
-        f'width="{bar - 2:.1f}" height="{count / top * height:.1f}">'
-        f"<title>{i / len(histogram):.2f}-{(i + 1) / len(histogram):.2f}: {count}</title></rect>"
-        for i, count in enumerate(histogram)
+    """Bars of the score distribution (all scored files), each with its count written above it
+    (a bar of one file is too short to see), the threshold as a labelled line, named axes."""
+    bar, peak = _WIDTH / len(histogram), max(histogram) or 1
+    parts = []
+    for i, count in enumerate(histogram):
+        tall = max(count / peak * _HEIGHT, 1.5) if count else 0.0
+        x, y = _LEFT + i * bar, _TOP + _HEIGHT - tall
+        span = f"{i / len(histogram):.2f}-{(i + 1) / len(histogram):.2f}"
+        parts.append(
+            f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{bar - 2:.1f}" height="{tall:.1f}">'
+            f"<title>scores {span}: {count} files</title></rect>"
+        )
+        if count:
+            parts.append(
+                f'<text class="count" x="{x + bar / 2:.1f}" y="{y - 3:.1f}" '
+                f'text-anchor="middle">{_short_count(count)}</text>'
+            )
+    base = _TOP + _HEIGHT
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        parts.append(
+            f'<text x="{_LEFT + tick * _WIDTH:.1f}" y="{base + 13}" text-anchor="middle">'
+            f"{tick:g}</text>"
+        )
+    parts.append(
+        f'<text class="axis" x="{_LEFT + _WIDTH / 2}" y="{base + 28}" text-anchor="middle">'
+        f"score</text>"
+        f'<text class="axis" x="10" y="{_TOP + _HEIGHT / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 10 {_TOP + _HEIGHT / 2})">files</text>'
+        f'<line class="axis" x1="{_LEFT}" x2="{_LEFT + _WIDTH}" y1="{base}" y2="{base}"/>'
     )
-    x = threshold * width
+    x = _LEFT + threshold * _WIDTH
+    anchor, shift = ("end", -4) if threshold > 0.5 else ("start", 4)
+    parts.append(
+        f'<line class="threshold" x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{base}"/>'
+        f'<text class="threshold" x="{x + shift:.1f}" y="10" text-anchor="{anchor}">'
+        f"threshold {threshold:.3f}</text>"
+    )
     return (
-        f'<svg class="histogram" viewBox="0 -4 {width} {height + 20}" role="img" '
-        f'aria-label="score histogram">{bars}'
-        f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" class="threshold"/>'
-        f'<text x="0" y="{height + 14}">0</text>'
-        f'<text x="{width / 2}" y="{height + 14}" text-anchor="middle">0.5</text>'
-        f'<text x="{width}" y="{height + 14}" text-anchor="end">1</text></svg>'
+        f'<svg class="histogram" viewBox="0 0 {_LEFT + _WIDTH + 10} {base + 34}" role="img" '
+        f'aria-label="score histogram">{"".join(parts)}</svg>'
     )
+
+
+def _short_count(count: int) -> str:
+    """A count that fits on a bar: 9999, 12k, 1.2M (the bar's tooltip has it whole)."""
+    if count < 10_000:
+        return str(count)
+    return f"{count / 1000:.0f}k" if count < 999_500 else f"{count / 1_000_000:.1f}M"
 
 
 FORMATS = [ReportFormat("html", (".html", ".htm"), "one offline page for a moderator", HtmlReport)]
