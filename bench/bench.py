@@ -9,8 +9,9 @@ int8 model, onnxruntime alone on ready tensors (the inference bound), decode + p
 with the scanner's workers (the input bound) and `facescan DIR --out r.csv` as a whole process,
 with its ratios to the bounds; a one-file scan's wall time (start-up); the decode bound under
 faster preprocessing settings; peak RSS of scans of 1,000 and 10,000 files; `facescan --help`;
-the CUDA rows when a GPU is present. Prints a table and writes it as JSON (bench-out/bench.json).
-A benchmark, not a test: it asserts nothing.
+the CUDA rows when a GPU is present; then the companion benchmarks in bench/ (Ray engine, result
+cache, onnxruntime settings, C2PA credential reading). Prints a table and writes it as JSON
+(bench-out/bench.json). A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -305,16 +306,24 @@ def rss_rows(root: Path, model: Path) -> dict:
 
 
 def companion_benches(model: Path) -> dict[str, str]:
-    """The Ray engine (local, 1 and 2 actors) and result-cache benchmarks, run as they are."""
+    """The Ray engine (local, 1 and 2 actors), result-cache and C2PA reading benchmarks, run as
+    they are."""
     out = {}
     runs = {
         "ray": ["bench/ray_bench.py", "--images", "500", "--model", str(model)],
         "cache": ["bench/cache_bench.py", "--images", "200"],
         "onnxruntime settings": ["bench/ort_tuning.py"],
+        "C2PA credentials": ["bench/provenance_bench.py"],
+    }
+    # name -> (module, what to say when it is missing)
+    needs = {
+        "ray": ("ray", "Ray not installed (the [ray] extra)"),
+        "C2PA credentials": ("c2pa", "c2pa-python not installed (the [provenance] extra)"),
     }
     for name, command in runs.items():
-        if name == "ray" and importlib.util.find_spec("ray") is None:
-            out[name] = "skipped: Ray not installed (the [ray] extra)"
+        module, missing = needs.get(name, ("", ""))
+        if module and importlib.util.find_spec(module) is None:
+            out[name] = f"skipped: {missing}"
             continue
         done = subprocess.run(
             [sys.executable, *command], cwd=REPO, capture_output=True, text=True, check=False
