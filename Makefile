@@ -8,9 +8,9 @@ TRAIN_ARGS ?=
 
 .PHONY: install test lint typecheck pytest train export-onnx bench
 
-install:  ## dev install: scanner, trainer ([train]), test tools ([dev]), HEIC ([heic]), Ray ([ray]), the service ([serve])
+install:  ## dev install: scanner, trainer ([train]), test tools ([dev]), HEIC ([heic]), Ray ([ray]), the service ([serve]), C2PA ([provenance])
 	$(PYTHON) -m pip install --upgrade pip
-	$(PYTHON) -m pip install -e ".[train,dev,heic,ray,serve]"
+	$(PYTHON) -m pip install -e ".[train,dev,heic,ray,serve,provenance]"
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -9,8 +9,9 @@ int8 model, onnxruntime alone on ready tensors (the inference bound), decode + p
 with the scanner's workers (the input bound) and `facescan DIR --out r.csv` as a whole process,
 with its ratios to the bounds; a one-file scan's wall time (start-up); the decode bound under
 faster preprocessing settings; peak RSS of scans of 1,000 and 10,000 files; `facescan --help`;
-the CUDA rows when a GPU is present. Prints a table and writes it as JSON (bench-out/bench.json).
-A benchmark, not a test: it asserts nothing.
+the CUDA rows when a GPU is present; then the companion benchmarks in bench/ (Ray engine, result
+cache, onnxruntime settings, C2PA credential reading). Prints a table and writes it as JSON
+(bench-out/bench.json). A benchmark, not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -305,18 +306,24 @@ def rss_rows(root: Path, model: Path) -> dict:
 
 
 def companion_benches(model: Path) -> dict[str, str]:
-    """The Ray engine (local, 1 and 2 actors), result-cache and HTTP service benchmarks, run as
-    they are."""
+    """The Ray engine (local, 1 and 2 actors), result-cache, HTTP service and C2PA reading
+    benchmarks, run as    they are."""
     out = {}
     runs = {
         "ray": ["bench/ray_bench.py", "--images", "500", "--model", str(model)],
         "cache": ["bench/cache_bench.py", "--images", "200"],
         "onnxruntime settings": ["bench/ort_tuning.py"],
         "serve": ["bench/serve_bench.py", "--images", "2000"],
+        "C2PA credentials": ["bench/provenance_bench.py"],
     }
-    extras = {"ray": ("ray", "[ray]"), "serve": ("uvicorn", "[serve]")}
+    # name -> (the module it needs, the extra that brings it)
+    extras = {
+        "ray": ("ray", "[ray]"),
+        "serve": ("uvicorn", "[serve]"),
+        "C2PA credentials": ("c2pa", "[provenance]"),
+    }
     for name, command in runs.items():
-        module, extra = extras.get(name, (None, ""))
+        module, extra = extras.get(name, ("", ""))
         if module and importlib.util.find_spec(module) is None:
             out[name] = f"skipped: {module} not installed (the {extra} extra)"
             continue

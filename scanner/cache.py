@@ -1,12 +1,13 @@
 """Result cache (`--cache FILE`): a re-scan of an unchanged store reuses earlier scores.
 
-Keyed by the sha256 of the file's bytes and a scan key (the sha256 of the ONNX model file and of
-the preprocessing it runs with: face crops on or off, their settings), so a changed file, another
-model or other face settings are a miss, whatever the file's name or date. What is stored is the
-model's scores, one per face or one for the whole image (plus the faces found, the decoded size,
-format and provenance evidence); labels are recomputed from the current threshold, so changing
-`--threshold` relabels without rescoring. Error rows are never cached: a file that could not be
-read may be readable next time.
+Keyed by the sha256 of the file's bytes and a scan key (the sha256 of the ONNX model file, of
+the preprocessing it runs with: face crops on or off, their settings, and of the `--c2pa-trust`
+anchors), so a changed file, another model, other face settings or another trust list are a
+miss, whatever the file's name or date. What is stored is the model's scores, one per face or
+one for the whole image (plus the faces found, the decoded size, format, provenance evidence and
+the C2PA credential as the library read it); labels are recomputed from the current threshold,
+so changing `--threshold` relabels without rescoring. Error rows are never cached: a file that
+could not be read may be readable next time.
 
 Concurrency: SQLite in WAL mode. Decode workers look up hits through their own read-only
 connections before decoding (a hit costs a read and a hash, no decode, no inference); only the
@@ -31,11 +32,12 @@ from typing import Any
 from urllib.parse import quote
 
 from scanner import provenance
+from scanner.credentials import Credentials
 from scanner.errors import FacescanError
 from scanner.faces import Face
 
-SCHEMA_VERSION = 2  # PRAGMA user_version of a facescan cache (2: per-face results)
-OLDER_SCHEMAS = (1,)  # caches an older facescan wrote: emptied and reused (scores are cheap)
+SCHEMA_VERSION = 3  # PRAGMA user_version of a facescan cache (2: per-face results; 3: C2PA)
+OLDER_SCHEMAS = (1, 2)  # caches an older facescan wrote: emptied and reused (scores are cheap)
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another scan's batch to commit
 _CREATE = """
 CREATE TABLE IF NOT EXISTS results (
@@ -47,15 +49,16 @@ CREATE TABLE IF NOT EXISTS results (
     format TEXT NOT NULL,
     evidence TEXT NOT NULL,
     faces TEXT,
+    credentials TEXT,
     evidence_version INTEGER NOT NULL,
     PRIMARY KEY (file_sha256, scan_key)
 ) WITHOUT ROWID
 """
 _SELECT = (
-    "SELECT scores, width, height, format, evidence, faces FROM results "
+    "SELECT scores, width, height, format, evidence, faces, credentials FROM results "
     "WHERE file_sha256 = ? AND scan_key = ? AND evidence_version = ?"
 )
-_INSERT = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT = "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 class CacheError(FacescanError):
@@ -71,23 +74,29 @@ class CachedResult:
     evidence: str
     faces: tuple[Face, ...] | None = None  # every face found; None: no detection ran
     scored_faces: tuple[int, ...] = ()  # the faces that are units, in unit order
+    # None: no C2PA manifest, or the scan that stored it had no library to read it with
+    credentials: Credentials | None = None
 
     def columns(self) -> tuple[object, ...]:
-        faces = None
+        faces = credentials = None
         if self.faces is not None:
             found = [{"box": f.box, "score": f.score, "landmarks": f.landmarks} for f in self.faces]
             faces = json.dumps({"found": found, "scored": self.scored_faces})
-        return (json.dumps(self.scores), self.width, self.height, self.format, self.evidence, faces)
+        if self.credentials is not None:
+            credentials = json.dumps(self.credentials.to_dict())
+        values = (json.dumps(self.scores), self.width, self.height, self.format, self.evidence)
+        return (*values, faces, credentials)
 
     @classmethod
     def from_columns(cls, row: tuple[Any, ...]) -> CachedResult:
-        scores, width, height, fmt, evidence, faces = row
+        scores, width, height, fmt, evidence, faces, credentials = row
         found, scored = None, ()
         if faces is not None:
             stored = json.loads(faces)
             found = tuple(face_from_json(f) for f in stored["found"])
             scored = tuple(stored["scored"])
-        return cls(tuple(json.loads(scores)), width, height, fmt, evidence, found, scored)
+        read = None if credentials is None else Credentials.from_dict(json.loads(credentials))
+        return cls(tuple(json.loads(scores)), width, height, fmt, evidence, found, scored, read)
 
 
 def face_from_json(data: dict[str, Any]) -> Face:
@@ -96,10 +105,11 @@ def face_from_json(data: dict[str, Any]) -> Face:
     return Face((x0, y0, x1, y1), float(data["score"]), marks)
 
 
-def scan_key(model_sha256: str, preprocess: dict[str, Any]) -> str:
-    """What decides a file's scores besides its bytes: the model file and the preprocessing it
-    runs with (face crops on or off, minimum face size, ...)."""
-    text = model_sha256 + "\n" + json.dumps(preprocess, sort_keys=True)
+def scan_key(model_sha256: str, preprocess: dict[str, Any], trust_anchors: str = "") -> str:
+    """What decides a file's row besides its bytes: the model file, the preprocessing it runs
+    with (face crops on or off, minimum face size, ...) and the C2PA trust anchors (PEM text,
+    "" for none), which decide whether a credential is valid or untrusted."""
+    text = model_sha256 + "\n" + json.dumps(preprocess, sort_keys=True) + "\n" + trust_anchors
     return hashlib.sha256(text.encode()).hexdigest()
 
 

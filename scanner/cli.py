@@ -166,8 +166,20 @@ def scan(
         typer.Option(help="SQLite result cache: unchanged files are not rescored on a re-scan."),
     ] = None,
     ignore_metadata: Annotated[
-        bool, typer.Option(help="Label by score alone, even when metadata says AI-generated.")
+        bool,
+        typer.Option(
+            help="Label by score alone, even when metadata or a C2PA credential says "
+            "AI-generated (both are still reported)."
+        ),
     ] = False,
+    c2pa_trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="PEM certificates a C2PA signer must chain to for its credential to be valid "
+            "(repeatable; needs facescan[provenance]). Nothing is fetched.",
+        ),
+    ] = None,  # fmt: skip
     shard: Annotated[
         str | None,
         typer.Option(help="Scan only part I of N (1-based I/N): CI jobs split a tree by path."),
@@ -279,6 +291,7 @@ def scan(
         max_bytes=max_bytes,
         cache=cache,
         ignore_metadata=ignore_metadata,
+        c2pa_trust=tuple(c2pa_trust or ()),
         shard=shard,
         faces=faces,
         min_face=min_face,

@@ -82,6 +82,7 @@ def scan_command(options: ScanOptions) -> int:
             progress=options.debug,
             faces=options.faces,
             min_face=options.min_face,
+            c2pa_trust=options.c2pa_trust,
         )
     ) as scanner:
         model = console.model_info(scanner)

@@ -163,6 +163,19 @@ class Credentials:
         """For JSON reports: plain types only."""
         return dataclasses.asdict(self) | {"declares_ai_creation": self.declares_ai_creation}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Credentials:
+        """The record `to_dict` wrote (the result cache keeps it as JSON). Raises KeyError,
+        TypeError or ValueError on a record that is not one."""
+        if data["validation"] not in (*_STATES.values(), "unreadable"):
+            raise ValueError(f"unknown validation {data['validation']!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in names}
+        values["status_codes"] = tuple(values.get("status_codes", ()))
+        values["actions"] = tuple(Action(**a) for a in values.get("actions", ()))
+        values["ingredients"] = tuple(Ingredient(**i) for i in values.get("ingredients", ()))
+        return cls(**values)
+
     def _made(self) -> str:
         if self.ai_edit_of_real_ingredient:
             edit = next((a for a in self.actions if _is_ai(a.source_type)), None)

@@ -35,6 +35,7 @@ class ScanOptions:
     max_bytes: int = DEFAULT_MAX_BYTES
     cache: Path | None = None
     ignore_metadata: bool = False
+    c2pa_trust: tuple[Path, ...] = ()  # PEM files: the anchors a valid C2PA signer chains to
     shard: str | None = None
     faces: str = "auto"
     min_face: int | None = None

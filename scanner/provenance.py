@@ -12,10 +12,11 @@ Everything here is cheap and bounded, because it runs on untrusted files in ever
   only keywords are looked at;
 - every value copied into the report is printable ASCII and at most `MAX_VALUE` characters.
 
-C2PA manifests are detected, not validated (signatures are not checked, so "presence only"): a
-manifest alone is neutral (cameras and editors write them too); one that declares
-`trainedAlgorithmicMedia` counts as AI evidence. A forged claim can only get a file flagged for a
-person to look at, never hide one, so validation would not change what is flagged.
+C2PA manifests are detected here, not validated: a manifest alone is neutral (cameras and
+editors write them too); one that declares `trainedAlgorithmicMedia` counts as AI evidence. This
+byte scan is what a row relies on without the [provenance] extra; with it, `scanner.credentials`
+reads and validates every manifest found here, and its verdict replaces the `c2pa:` items
+(`scanner.evidence`), so that a tampered credential is never evidence.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ VERSION = 1
 WINDOW = 512 * 1024  # bytes searched at each end of the file (metadata lives near an end)
 MAX_VALUE = 64
 SEPARATOR = "; "
+C2PA_PREFIX = "c2pa:"  # the byte scan's C2PA items
+C2PA_MANIFEST = C2PA_PREFIX + "manifest"  # a manifest store is present
 # Items that are reported but are not, by themselves, evidence of AI generation.
-NEUTRAL = frozenset({"c2pa:manifest"})
+NEUTRAL = frozenset({C2PA_MANIFEST})
 
 # IPTC NewsCodes for generative AI (https://cv.iptc.org/newscodes/digitalsourcetype/).
 AI_SOURCE_TYPES = ("compositeWithTrainedAlgorithmicMedia", "trainedAlgorithmicMedia")
@@ -90,6 +93,11 @@ def declares_ai(evidence: str | None) -> bool:
     return any(item and item not in NEUTRAL for item in (evidence or "").split(SEPARATOR))
 
 
+def found_manifest(evidence: str) -> bool:
+    """Whether `inspect` found a C2PA manifest store (`has_c2pa_manifest` of the same bytes)."""
+    return C2PA_MANIFEST in evidence.split(SEPARATOR)
+
+
 def clean(value: object, limit: int = MAX_VALUE) -> str:
     """A metadata value fit for a report cell: printable ASCII, no separators, at most `limit`
     characters."""
@@ -144,13 +152,13 @@ def _c2pa_stores(data: bytes) -> Iterator[bytes]:
 
 def _c2pa(data: bytes, image: Image.Image) -> Iterator[str]:
     for manifest in _c2pa_stores(data):
-        yield "c2pa:manifest"
+        yield C2PA_MANIFEST
         # The manifest's c2pa.actions assertion names the digital source type, in CBOR text;
         # XMP packets are cut out so that their claim is not counted twice.
         for start, end in reversed(list(_packets(manifest))):
             manifest = manifest[:start] + manifest[end:]
         if match := _SOURCE_TYPE.search(manifest):
-            yield "c2pa:DigitalSourceType=" + _canonical(match.group(1))
+            yield C2PA_PREFIX + "DigitalSourceType=" + _canonical(match.group(1))
 
 
 def _png_text(data: bytes, image: Image.Image) -> Iterator[str]:

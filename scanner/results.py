@@ -41,12 +41,16 @@ class ScanResult:
     format: str | None = None
     sha256: str | None = None
     evidence: str | None = None  # provenance evidence from the metadata ("" when none)
-    reason: str | None = None  # "model" | "metadata": what decided the label
+    reason: str | None = None  # "model" | "metadata" | "provenance": what decided the label
     cached: bool = False  # the score came from the --cache file
     # Every face found, when the model scores face crops (None: no detection ran). The image's
     # score is its highest face score; with no face large enough, the whole image is scored.
     faces: tuple[FaceResult, ...] | None = None
     baseline: str | None = None  # with --baseline: the file's decision, "new" if flagged
+    # The C2PA credential (None: no manifest): its fields (`credentials.Credentials.to_dict`)
+    # and a one-line "summary"; without the [provenance] extra only "validation": "unverified"
+    # and the summary that says so.
+    provenance: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: it deep-copies every field, once per report row.

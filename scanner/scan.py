@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from scanner import engines
+from scanner import credentials, engines
 from scanner.cache import CachedResult, ResultCache, file_sha256, scan_key
+from scanner.credentials import TrustSettings
 from scanner.decode import to_rgb, upright
 from scanner.errors import UsageError
+from scanner.evidence import weigh
 from scanner.faces import shared_detector
 from scanner.limits import DecodeLimits
 from scanner.preprocess import PreprocessSpec
-from scanner.provenance import declares_ai
 from scanner.results import FaceResult, ScanResult
 from scanner.session import resolve_model
 from scanner.walk import Shard, WalkItem, walk
@@ -41,8 +42,10 @@ class Scanner:
 
     `engine` is "local" (threads and one onnxruntime session) or any other name in
     `scanner.engines.names()`; `ray_address`, `actors` and `progress` configure the Ray engine,
-    `batch_wait_ms` the batcher (the HTTP service's engine).
-    Close the scanner (or use it as a context manager) to write the cache out.
+    `batch_wait_ms` the batcher (the HTTP service's engine). `c2pa_trust`: PEM files of the
+    certificates a C2PA signer must chain to for its credential to be valid (README,
+    "Provenance evidence"). Close the scanner (or use it as a context manager) to write the
+    cache out.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Scanner:
         batch_wait_ms: float = 5.0,
         faces: str = "auto",
         min_face: int | None = None,
+        c2pa_trust: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -70,6 +74,7 @@ class Scanner:
             raise ValueError("workers must be at least 1")
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold {threshold} is not in 0..1")
+        trust = trust_settings(c2pa_trust)  # a bad file stops the scan before the model loads
         settings = engines.EngineSettings(
             resolve_model(model), provider, threads, workers, batch_size,
             ray_address, actors, progress, batch_wait_ms,
@@ -79,17 +84,18 @@ class Scanner:
         self.info = self.engine.info
         self.spec = face_settings(self.info.preprocess, faces, min_face)
         self.threshold = self.info.threshold if threshold is None else threshold
-        # AI evidence in a file's metadata labels it positive whatever the score (README).
+        # AI evidence in a file's metadata or credential labels it positive whatever the score.
         self.use_metadata = use_metadata
         detector = "cuda" if provider == "cuda" else "cpu"
         if self.spec.faces is not None:  # a detector that cannot load stops the scan here
             shared_detector(self.spec.faces.detect_size, detector, os.getpid())
         self.cache = None
         if cache is not None:
-            key = scan_key(file_sha256(self.model_path), self.spec.to_dict())
+            anchors = "" if trust is None else trust.anchors
+            key = scan_key(file_sha256(self.model_path), self.spec.to_dict(), anchors)
             self.cache = ResultCache(cache, key)
         reader = None if self.cache is None else self.cache.reader()
-        self.prepare = Prepare(self.spec, limits or DecodeLimits(), reader, detector)
+        self.prepare = Prepare(self.spec, limits or DecodeLimits(), reader, detector, trust)
 
     @property
     def provider(self) -> str:
@@ -149,7 +155,7 @@ class Scanner:
             if not d.cached and d.scores and d.sha256 and d.width and d.height:
                 stored = CachedResult(
                     d.scores, d.width, d.height, d.format or "", d.evidence,
-                    d.faces, d.scored_faces,
+                    d.faces, d.scored_faces, d.credentials,
                 )  # fmt: skip
                 self.cache.put(d.sha256, stored)
         self.cache.commit()
@@ -172,8 +178,9 @@ class Scanner:
     def _result(self, d: Decoded) -> ScanResult:
         if d.score is None:
             return ScanResult(d.path, "error", error=d.error or "not scored", faces=None)
-        by_metadata = self.use_metadata and declares_ai(d.evidence)
-        label = self.info.positive_label if by_metadata else self.label(d.score)
+        weighed = weigh(d.evidence, d.credentials)
+        reason = weighed.reason if self.use_metadata else None  # --ignore-metadata: the score
+        label = self.info.positive_label if reason else self.label(d.score)
         return ScanResult(
             d.path,
             "ok",
@@ -184,11 +191,26 @@ class Scanner:
             d.height,
             d.format,
             d.sha256,
-            evidence=d.evidence,
-            reason="metadata" if by_metadata else "model",
+            evidence=weighed.evidence,
+            reason=reason or "model",
             cached=d.cached,
             faces=self._faces(d),
+            provenance=weighed.provenance,
         )
+
+
+def trust_settings(files: Sequence[str | os.PathLike[str]]) -> TrustSettings | None:
+    """The trust anchors of --c2pa-trust FILE..., checked now: a file that is not a usable
+    trust list, or a trust list without the library to verify with, stops the scan."""
+    if not files:
+        return None
+    if not credentials.available():
+        hint = credentials.INSTALL_HINT
+        raise UsageError(f"--c2pa-trust needs c2pa-python to verify credentials: {hint}")
+    try:
+        return TrustSettings.from_files(*files)
+    except ValueError as e:
+        raise UsageError(f"--c2pa-trust: {e}") from None
 
 
 def face_settings(spec: PreprocessSpec, faces: str, min_face: int | None) -> PreprocessSpec:

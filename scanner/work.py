@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from scanner import credentials, provenance
 from scanner.cache import CachedResult, CacheReader
+from scanner.credentials import Credentials, TrustSettings
 from scanner.decode import ImageError, checked_bytes, decode, read_file
 from scanner.faces import Face, FacePhoto, shared_detector
 from scanner.limits import DecodeLimits
@@ -52,6 +54,8 @@ class Decoded:
     scored_faces: tuple[int, ...] = ()
     scores: tuple[float, ...] | None = None  # one per unit: set by the engine, or the cache
     cached: bool = False
+    # The C2PA credential as the library read it (None: no manifest, or no [provenance] extra).
+    credentials: Credentials | None = None
 
     @property
     def needs_scoring(self) -> bool:
@@ -65,13 +69,15 @@ class Decoded:
 
 @dataclass(frozen=True)
 class Prepare:
-    """Walked item -> `Decoded`: read, hash, look up the cache, decode, find faces, crop. Every
-    failure becomes an error item, never an exception: a bad file costs its row, not the scan."""
+    """Walked item -> `Decoded`: read, hash, look up the cache, decode, read the C2PA credential,
+    find faces, crop. Every failure becomes an error item, never an exception: a bad file costs
+    its row, not the scan (and a bad credential only the credential)."""
 
     spec: PreprocessSpec
     limits: DecodeLimits = DecodeLimits()
     cache: CacheReader | None = None
     provider: str = "cpu"  # the face detector's
+    trust: TrustSettings | None = None  # --c2pa-trust: the anchors a "valid" signer chains to
 
     def __call__(self, item: WalkItem) -> Decoded:
         if isinstance(item, WalkError):
@@ -97,12 +103,19 @@ class Prepare:
         """Bytes to crops (or a cache hit); raises ImageError."""
         sha256 = hashlib.sha256(data).hexdigest()
         if self.cache is not None and (hit := self.cache.get(sha256)) is not None:
-            return from_cache(path, sha256, hit)
+            found = hit.credentials
+            if found is None:  # none, or stored by a scan without the library: read it now
+                found = read_credentials(data, hit.format, hit.evidence, self.trust)
+            return from_cache(path, sha256, hit, found)
         if self.spec.faces is None:
             image = decode(data, self.limits.max_pixels, self.spec.draft_size, sha256)
             crops = fit_geometry(image.image, self.spec)
             i = image
-            return Decoded(path, crops, i.width, i.height, i.format, sha256, evidence=i.evidence)
+            found = read_credentials(data, i.format, i.evidence, self.trust)
+            return Decoded(
+                path, crops, i.width, i.height, i.format, sha256, evidence=i.evidence,
+                credentials=found,
+            )  # fmt: skip
         return self._face_crops(path, data, sha256)
 
     def _face_crops(self, path: str, data: bytes, sha256: str) -> Decoded:
@@ -123,7 +136,19 @@ class Prepare:
         return Decoded(
             path, crops, d.width, d.height, d.format, sha256, evidence=d.evidence,
             faces=faces, scored_faces=scored,
+            credentials=read_credentials(data, d.format, d.evidence, self.trust),
         )  # fmt: skip
+
+
+def read_credentials(
+    data: bytes, fmt: str, evidence: str, trust: TrustSettings | None
+) -> Credentials | None:
+    """The file's C2PA credential, read and validated by the library, when the byte scan found
+    a manifest store (`evidence`): an unsigned photo costs no more than before, and the library
+    is loaded by the first signed file, not at start-up. None without the [provenance] extra."""
+    if not provenance.found_manifest(evidence) or not credentials.available():
+        return None
+    return credentials.read_credentials(data, credentials.mime_type(fmt), trust)
 
 
 def whole_image_scale(photo: FacePhoto, input_size: int) -> float:
@@ -131,10 +156,11 @@ def whole_image_scale(photo: FacePhoto, input_size: int) -> float:
     return min(1.0, 2 * input_size / max(1, min(photo.width, photo.height)))
 
 
-def from_cache(path: str, sha256: str, hit: CachedResult) -> Decoded:
+def from_cache(path: str, sha256: str, hit: CachedResult, found: Credentials | None) -> Decoded:
     return Decoded(
         path, None, hit.width, hit.height, hit.format, sha256, None, hit.evidence,
         faces=hit.faces, scored_faces=hit.scored_faces, scores=hit.scores, cached=True,
+        credentials=found,
     )  # fmt: skip
 
 

@@ -201,3 +201,21 @@ def test_the_cache_file_alone_holds_every_row_after_a_scan(
     again = facescan(pile, "--model", model, "--cache", kept, "--out", tmp_path / "r.csv")
     assert again.returncode in (0, 1, 2)
     assert sum(r["cached"] == "true" for r in read_report(tmp_path / "r.csv")) == 10
+
+
+def test_a_cache_of_an_older_schema_is_emptied_and_reused(setup: tuple[Path, Path, Path]) -> None:
+    # Schema 2 (before C2PA credentials were stored): no `credentials` column.
+    model, pile, cache = setup
+    with sqlite3.connect(cache) as db:
+        db.execute(
+            "CREATE TABLE results (file_sha256 TEXT, scan_key TEXT, scores TEXT, width INTEGER, "
+            "height INTEGER, format TEXT, evidence TEXT, faces TEXT, evidence_version INTEGER, "
+            "PRIMARY KEY (file_sha256, scan_key)) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO results VALUES ('x', 'k', '[0.5]', 1, 1, 'PNG', '', NULL, 1)")
+        db.execute("PRAGMA user_version=2")
+    assert not any(r.cached for r in scan(model, pile, cache).values())  # type: ignore[attr-defined]
+    assert sum(r.cached for r in scan(model, pile, cache).values()) == 10  # type: ignore[attr-defined]
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert db.execute("SELECT count(*) FROM results WHERE file_sha256 = 'x'").fetchone() == (0,)

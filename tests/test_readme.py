@@ -5,7 +5,8 @@
 Lines that cannot run here are left out by rule, never by hand: installation and build steps
 (`pip`, `make`), cluster set-up (`ray start`), `[...]` option sketches, and commands that need a
 trained run folder or a GPU (`facescan-train train|evaluate|export`, `--provider cuda`): the
-trainer's tests run those commands on generated data.
+trainer's tests run those commands on generated data. A `--c2pa-trust` line needs the
+[provenance] extra (and cryptography to make its trust list): without them it is skipped.
 """
 
 from __future__ import annotations
@@ -81,9 +82,19 @@ def test_python_block_runs(sandbox: Path, index: int) -> None:
     assert done.stdout.strip(), "a README example should show what it computes"
 
 
+def write_trust_list(folder: Path) -> None:
+    """The `c2pa-trust.pem` the README's --c2pa-trust example names: a throwaway root CA."""
+    from c2pa_signing import make_pki, require_signing
+
+    require_signing()
+    (folder / "c2pa-trust.pem").write_text(make_pki().ca_pem)
+
+
 @pytest.mark.parametrize("line", command_lines())
 def test_shell_command_runs(sandbox: Path, line: str) -> None:
     bin_dir = Path(sys.executable).parent  # the console scripts of this environment
+    if "--c2pa-trust" in line:
+        write_trust_list(sandbox)
     done = subprocess.run(
         line,
         shell=True,

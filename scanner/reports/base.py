@@ -23,6 +23,7 @@ FIELDS = (
     *("evidence", "reason", "cached"),  # appended by issue 8: older readers keep their columns
     "faces",  # the faces found (JSON: each with box, detection, score, label; CSV: how many)
     "baseline",  # the --baseline decision ("new" when flagged and not in it)
+    "provenance",  # the C2PA credential (JSON: an object; CSV: its validation)
 )
 # Reversible path escapes: `\\` is a backslash, `\xNN` the byte NN (see `printable`).
 _ESCAPE = re.compile(r"\\\\|\\x([0-9a-fA-F]{2})")

@@ -38,6 +38,8 @@ class CsvReport:
         values = row(result)
         if result.faces is not None:  # one row per file: the count (JSON reports list them)
             values["faces"] = len(result.faces)
+        if result.provenance is not None:  # its summary is in `evidence`; the state here
+            values["provenance"] = result.provenance["validation"]
         self._write_cells([cell(values[f]) for f in FIELDS])
 
     def _write_cells(self, cells: Any) -> None:

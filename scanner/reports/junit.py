@@ -3,8 +3,10 @@
 The common Jenkins/GitLab dialect: `<testsuites>` holding one `<testsuite name="facescan">`,
 one `<testcase>` per file (name and `file` are its path), with `<failure>` for a flagged file,
 `<error>` for an unreadable one and `<skipped>` for a flagged file pending review in the
-`--baseline`; an approved one passes and says so in `<system-out>`. Counts and time are
-attributes of both suite elements.
+`--baseline`; an approved one passes and says so in `<system-out>`. A C2PA credential that fails
+validation (tampered) is said in `<system-out>` too, not counted as a failure: what fails is
+the exit status's business (`--fail-on`), and a tampered credential alone does not. Counts and
+time are attributes of both suite elements.
 
 The counts come first in the file but are known only at the end, so test cases are streamed to
 a temporary file and the report is assembled, atomically, when the scan ends: memory holds one
@@ -25,7 +27,7 @@ from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, printable
-from scanner.reports.findings import message, verdict
+from scanner.reports.findings import invalid_credential, message, verdict
 from scanner.results import ScanResult
 
 SUITE = "facescan"
@@ -65,14 +67,18 @@ class JunitReport:
             self._counts[element] += 1
         path = attr(result.path)
         case = f"    <testcase classname={quoteattr(SUITE)} name={path} file={path}"
-        if kind == "pass":
-            case += "/>\n"
-        elif element is None:  # approved: passes, and the report says why
-            case += f">\n      <system-out>{escape(xml_text(self._message(result)))}</system-out>"
-            case += "\n    </testcase>\n"
-        else:
-            found = f"<{element} type={quoteattr(kind)} message={attr(self._message(result))}/>"
-            case += f">\n      {found}\n    </testcase>\n"
+        children = []
+        if element is not None:
+            text = attr(self._message(result))
+            children.append(f"<{element} type={quoteattr(kind)} message={text}/>")
+        # An approved file passes and the report says why; a tampered credential is noted.
+        notes = [self._message(result)] if kind == "approved" else []
+        if tampered := invalid_credential(result):
+            notes.append(tampered)
+        if notes:
+            children.append(f"<system-out>{escape(xml_text(' | '.join(notes)))}</system-out>")
+        inner = "".join(f"\n      {child}" for child in children)
+        case += f">{inner}\n    </testcase>\n" if children else "/>\n"
         self._write(self._cases, case)
 
     def _message(self, result: ScanResult) -> str:

@@ -89,9 +89,34 @@ def _schema() -> pa.Schema:
             return pa.bool_()
         if name == "faces":
             return pa.list_(face)
+        if name == "provenance":
+            return _provenance()
         return pa.int64() if name in INTEGER_FIELDS else pa.string()
 
     return pa.schema([(name, kind(name)) for name in FIELDS])
+
+
+def _provenance() -> pa.DataType:
+    """The `provenance` object (`scanner.credentials.Credentials.to_dict` and its summary; null
+    fields where a row without the library has only validation and summary)."""
+    import pyarrow as pa
+
+    text = pa.string()
+    action = pa.struct([("action", text), ("source_type", text)])
+    ingredient = pa.struct([("title", text), ("relationship", text), ("source_type", text)])
+    return pa.struct(
+        [
+            *((name, text) for name in ("validation", "summary", "reason")),
+            ("status_codes", pa.list_(text)),
+            *((name, text) for name in ("claim_generator", "signer", "signer_name")),
+            ("signing_time", text),
+            ("actions", pa.list_(action)),
+            ("ingredients", pa.list_(ingredient)),
+            ("origin", text),
+            ("ai_edit_of_real_ingredient", pa.bool_()),
+            ("declares_ai_creation", pa.bool_()),
+        ]
+    )
 
 
 FORMATS = [

@@ -1,8 +1,10 @@
 """SARIF 2.1.0 (`--format sarif`, `.sarif`): the format GitHub code scanning shows on a pull
 request, and most security dashboards read.
 
-One run, tool `facescan` with two rules (`ai-generated-face`, `unreadable-image`), and one
-result per flagged or unreadable file: its path as the location (a relative URI, percent-encoded
+One run, tool `facescan` with three rules (`ai-generated-face`, `unreadable-image`,
+`invalid-content-credential`), and one result per flagged or unreadable file and per file whose
+C2PA credential fails validation (a tampered credential; a file can be both): its path as the
+location (a relative URI, percent-encoded
 byte for byte, so any file name is a valid URI), the score and the reason in the message, the
 row's values in `properties`, and the file's sha256 as a fingerprint, so an alert follows the
 content, not the name. What the `--baseline` says becomes a SARIF suppression: `accepted` for
@@ -20,11 +22,12 @@ from urllib.parse import quote
 
 from scanner import __version__
 from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, printable
-from scanner.reports.findings import message, verdict
+from scanner.reports.findings import invalid_credential, message, verdict
 from scanner.results import ScanResult
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 AI_RULE, UNREADABLE_RULE = "ai-generated-face", "unreadable-image"
+CREDENTIAL_RULE = "invalid-content-credential"
 RULES = [
     {
         "id": AI_RULE,
@@ -52,7 +55,19 @@ RULES = [
         },
         "defaultConfiguration": {"level": "warning"},
     },
+    {
+        "id": CREDENTIAL_RULE,
+        "name": "InvalidContentCredential",
+        "shortDescription": {"text": "C2PA Content Credential that fails validation"},
+        "fullDescription": {
+            "text": "The image carries a C2PA manifest whose signature or content hashes do not "
+            "check out: the pixels or the claim changed after signing. The credential is not "
+            "used as evidence of anything; the tampering itself is worth a look."
+        },
+        "defaultConfiguration": {"level": "warning"},
+    },
 ]
+CREDENTIAL_RULE_INDEX = 2
 # verdict -> (rule index, level, suppression status)
 RESULT_KIND = {
     "flagged": (0, "error", None),
@@ -98,13 +113,22 @@ class SarifReport:
 
     def write(self, result: ScanResult) -> None:
         kind = verdict(result, self._positive)
-        if kind == "pass":
-            return
-        self._emit(("\n" if self._first else ",\n") + dumps(self._result(result, kind)))
+        if kind != "pass":
+            rule, level, suppression = RESULT_KIND[kind]
+            item = self._result(result, rule, level, message(result, self._model))
+            if suppression:
+                item["suppressions"] = [
+                    {"kind": "external", "status": suppression, "justification": kind}
+                ]
+            self._add(item)
+        if credential := invalid_credential(result):
+            self._add(self._result(result, CREDENTIAL_RULE_INDEX, "warning", credential))
+
+    def _add(self, item: dict[str, Any]) -> None:
+        self._emit(("\n" if self._first else ",\n") + dumps(item))
         self._first = False
 
-    def _result(self, result: ScanResult, kind: str) -> dict[str, Any]:
-        rule, level, suppression = RESULT_KIND[kind]
+    def _result(self, result: ScanResult, rule: int, level: str, text: str) -> dict[str, Any]:
         location = {
             "physicalLocation": {
                 "artifactLocation": {"uri": uri(result.path)},
@@ -116,16 +140,12 @@ class SarifReport:
             "ruleId": RULES[rule]["id"],
             "ruleIndex": rule,
             "level": level,
-            "message": {"text": message(result, self._model)},
+            "message": {"text": text},
             "locations": [location],
             "properties": self._properties(result),
         }
         if result.sha256:
             item["partialFingerprints"] = {"imageSha256/v1": result.sha256}
-        if suppression:
-            item["suppressions"] = [
-                {"kind": "external", "status": suppression, "justification": kind}
-            ]
         return item
 
     def _properties(self, result: ScanResult) -> dict[str, Any]:
