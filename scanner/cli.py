@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from scanner import cli_options as opts
 from scanner import engines, reports
 from scanner.baseline_cli import baseline_app
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -129,25 +130,13 @@ def scan(
             "2,000 real [default: flagged]."
         ),
     ] = None,  # fmt: skip
-    model: Annotated[
-        Path | None,
-        typer.Option(help="ONNX model exported by facescan-train [default: the shipped model]."),
-    ] = None,
-    precision: Annotated[
-        str,
-        typer.Option(help="Shipped model: auto (int8 when shipped, else fp32) | fp32 | int8."),
-    ] = "auto",
-    threshold: Annotated[
-        float | None, typer.Option(help="Flag when score >= this [default: the model's].")
-    ] = None,
-    provider: Annotated[
-        str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")
-    ] = "auto",
-    workers: Annotated[int | None, typer.Option(help="Decode threads [default: cores].")] = None,
+    model: opts.Model = None,
+    precision: opts.Precision = "auto",
+    threshold: opts.Threshold = None,
+    provider: opts.Provider = "auto",
+    workers: opts.Workers = None,
     batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
-    threads: Annotated[
-        int | None, typer.Option(help="onnxruntime intra-op threads [default: its own].")
-    ] = None,
+    threads: opts.Threads = None,
     exclude: Annotated[
         list[str] | None,
         typer.Option(help="Skip names or relative paths matching this glob (repeatable)."),
@@ -155,49 +144,20 @@ def scan(
     follow_symlinks: Annotated[
         bool, typer.Option(help="Follow symbolic links (each folder once).")
     ] = False,
-    max_pixels: Annotated[
-        int, typer.Option(help="Refuse images with more pixels (decompression bombs).")
-    ] = DEFAULT_MAX_PIXELS,
-    max_bytes: Annotated[int, typer.Option(help="Refuse files larger than this.")] = (
-        DEFAULT_MAX_BYTES
-    ),
+    max_pixels: opts.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: opts.MaxBytes = DEFAULT_MAX_BYTES,
     cache: Annotated[
         Path | None,
         typer.Option(help="SQLite result cache: unchanged files are not rescored on a re-scan."),
     ] = None,
-    ignore_metadata: Annotated[
-        bool,
-        typer.Option(
-            help="Label by score alone, even when metadata or a C2PA credential says "
-            "AI-generated (both are still reported)."
-        ),
-    ] = False,
-    c2pa_trust: Annotated[
-        list[Path] | None,
-        typer.Option(
-            metavar="FILE",
-            help="PEM certificates a C2PA signer must chain to for its credential to be valid "
-            "(repeatable; needs facescan[provenance]). Nothing is fetched.",
-        ),
-    ] = None,  # fmt: skip
+    ignore_metadata: opts.IgnoreMetadata = False,
+    c2pa_trust: opts.C2paTrust = None,
     shard: Annotated[
         str | None,
         typer.Option(help="Scan only part I of N (1-based I/N): CI jobs split a tree by path."),
     ] = None,
-    faces: Annotated[
-        str,
-        typer.Option(
-            help="auto: score each face the detector finds, when the model was trained on face "
-            "crops (its metadata says so); off: score whole images."
-        ),
-    ] = "auto",
-    min_face: Annotated[
-        int | None,
-        typer.Option(
-            help="Faces smaller than this many pixels (the box's longer side) are listed, not "
-            "scored: too few pixels to judge [default: the model's, 40]."
-        ),
-    ] = None,
+    faces: opts.Faces = "auto",
+    min_face: opts.MinFace = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -262,7 +222,7 @@ def scan(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors still print.")
     ] = False,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
+    debug: opts.Debug = False,
     version: Annotated[
         bool,
         typer.Option(

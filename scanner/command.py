@@ -55,8 +55,6 @@ def guarded(command: Callable[[], int], debug: bool) -> int:
 def scan_command(options: ScanOptions) -> int:
     from scanner.decode import silence_pillow_warnings
     from scanner.reports import format_for
-    from scanner.scan import Scanner
-    from scanner.session import resolve_model
 
     options.check()
     silence_pillow_warnings()
@@ -65,26 +63,7 @@ def scan_command(options: ScanOptions) -> int:
         if options.thumbnails is not None and chosen.name != "html":
             raise UsageError("--thumbnails is for an HTML report (--out REPORT.html)")
     baseline = load_baseline(options)  # and so does a bad baseline
-    with closing(
-        Scanner(
-            resolve_model(options.model, options.precision),
-            provider=options.provider,
-            threshold=options.threshold,
-            workers=options.workers,
-            batch_size=options.batch_size,
-            threads=options.threads,
-            limits=options.limits,
-            cache=options.cache,
-            use_metadata=not options.ignore_metadata,
-            engine=options.engine,
-            ray_address=options.ray_address,
-            actors=options.actors,
-            progress=options.debug,
-            faces=options.faces,
-            min_face=options.min_face,
-            c2pa_trust=options.c2pa_trust,
-        )
-    ) as scanner:
+    with closing(options.open_scanner()) as scanner:
         model = console.model_info(scanner)
         report = open_output(options, model)
         positive = scanner.info.positive_label

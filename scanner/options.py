@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from scanner import policy
 from scanner.errors import UsageError
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DecodeLimits
 from scanner.reports.html import THUMBNAILS
 from scanner.walk import Shard
+
+if TYPE_CHECKING:
+    from scanner.scan import Scanner
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,32 @@ class ScanOptions:
     @property
     def limits(self) -> DecodeLimits:
         return DecodeLimits(self.max_pixels, self.max_bytes)
+
+    def open_scanner(self, **engine: Any) -> Scanner:
+        """The Scanner these options describe (`engine` overrides engine settings, as the HTTP
+        service does with its batcher). Loads the model: call after `check`."""
+        from scanner.scan import Scanner
+        from scanner.session import resolve_model
+
+        settings: dict[str, Any] = {
+            "engine": self.engine,
+            "ray_address": self.ray_address,
+            "actors": self.actors,
+            "progress": self.debug,
+            **engine,
+        }
+        return Scanner(
+            resolve_model(self.model, self.precision),
+            provider=self.provider,
+            threshold=self.threshold,
+            workers=self.workers,
+            batch_size=self.batch_size,
+            threads=self.threads,
+            limits=self.limits,
+            cache=self.cache,
+            use_metadata=not self.ignore_metadata,
+            faces=self.faces,
+            min_face=self.min_face,
+            c2pa_trust=self.c2pa_trust,
+            **settings,
+        )

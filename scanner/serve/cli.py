@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from scanner import cli_options as opts
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.options import ScanOptions
 from scanner.serve.options import TOKEN_ENV, ServeOptions
@@ -27,30 +28,18 @@ def serve(
         str, typer.Option(help="Address to listen on (loopback unless told otherwise).")
     ] = DEFAULTS.host,
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = DEFAULTS.port,
-    model: Annotated[
-        Path | None,
-        typer.Option(help="ONNX model exported by facescan-train [default: the shipped model]."),
-    ] = None,
-    precision: Annotated[
-        str,
-        typer.Option(help="Shipped model: auto (int8 when shipped, else fp32) | fp32 | int8."),
-    ] = "auto",
-    threshold: Annotated[
-        float | None, typer.Option(help="Flag when score >= this [default: the model's].")
-    ] = None,
-    provider: Annotated[
-        str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")
-    ] = "auto",
-    workers: Annotated[int | None, typer.Option(help="Decode threads [default: cores].")] = None,
+    model: opts.Model = None,
+    precision: opts.Precision = "auto",
+    threshold: opts.Threshold = None,
+    provider: opts.Provider = "auto",
+    workers: opts.Workers = None,
     batch_size: Annotated[
         int, typer.Option(help="Most images per inference batch (shared across requests).")
     ] = 32,
     batch_wait_ms: Annotated[
         float, typer.Option(help="Longest wait for more images to fill a batch, in ms.")
     ] = DEFAULTS.batch_wait_ms,
-    threads: Annotated[
-        int | None, typer.Option(help="onnxruntime intra-op threads [default: its own].")
-    ] = None,
+    threads: opts.Threads = None,
     queue: Annotated[
         int, typer.Option(help="Images held at once; past it, 503 with Retry-After.")
     ] = DEFAULTS.queue,
@@ -63,15 +52,12 @@ def serve(
     max_files: Annotated[
         int, typer.Option(help="Most images in one request; past it, 413.")
     ] = DEFAULTS.max_files,
-    max_pixels: Annotated[
-        int, typer.Option(help="Refuse images with more pixels (decompression bombs).")
-    ] = DEFAULT_MAX_PIXELS,
-    max_bytes: Annotated[int, typer.Option(help="Refuse images larger than this.")] = (
-        DEFAULT_MAX_BYTES
-    ),
-    ignore_metadata: Annotated[
-        bool, typer.Option(help="Label by score alone, even when metadata says AI-generated.")
-    ] = False,
+    max_pixels: opts.MaxPixels = DEFAULT_MAX_PIXELS,
+    max_bytes: opts.MaxBytes = DEFAULT_MAX_BYTES,
+    ignore_metadata: opts.IgnoreMetadata = False,
+    c2pa_trust: opts.C2paTrust = None,
+    faces: opts.Faces = "auto",
+    min_face: opts.MinFace = None,
     token_file: Annotated[
         Path | None,
         typer.Option(
@@ -87,7 +73,7 @@ def serve(
         Path | None,
         typer.Option(help="Write every upload into this folder as SHA256.EXT [default: never]."),
     ] = None,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")] = False,
+    debug: opts.Debug = False,
 ) -> None:
     """Serve the scanner over HTTP, with a review page for moderators (needs facescan[serve])."""
     from scanner.serve.server import run
@@ -104,6 +90,9 @@ def serve(
         max_pixels=max_pixels,
         max_bytes=max_bytes,
         ignore_metadata=ignore_metadata,
+        c2pa_trust=tuple(c2pa_trust or ()),
+        faces=faces,
+        min_face=min_face,
         debug=debug,
     )
     options = ServeOptions(

@@ -24,8 +24,32 @@ ROW = {
         "format": {**NULLABLE_STRING, "description": "decoded format: JPEG, PNG, ..."},
         "sha256": {**NULLABLE_STRING, "description": "of the uploaded bytes"},
         "evidence": {**NULLABLE_STRING, "description": "provenance evidence, '; '-separated"},
-        "reason": {"enum": ["model", "metadata", None]},
+        "reason": {"enum": ["model", "metadata", "provenance", None]},
         "cached": {"type": "boolean"},
+        "faces": {
+            "type": ["array", "null"],
+            "description": "every face found (null: the model scores whole images); score and "
+            "label null for a face under --min-face",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "box": {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "description": "x0, y0, x1, y1 in the upright image's pixels",
+                    },
+                    "detection": {"type": "number"},
+                    "score": {"type": ["number", "null"]},
+                    "label": NULLABLE_STRING,
+                },
+            },
+        },
+        "baseline": {**NULLABLE_STRING, "description": "always null: the service has no baseline"},
+        "provenance": {
+            "type": ["object", "null"],
+            "description": "the C2PA credential (null: none); validation is valid, untrusted, "
+            "invalid, unreadable or unverified, summary a short human line",
+        },
     },
     "required": ["path", "status"],
 }

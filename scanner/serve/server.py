@@ -58,24 +58,11 @@ def serve(options: ServeOptions) -> int:
 def build_service(options: ServeOptions) -> ScanService:
     """The scanner with the batcher engine, and the service over it (the model loaded)."""
     from scanner.decode import silence_pillow_warnings
-    from scanner.scan import Scanner
     from scanner.serve.service import Admission, ScanService
-    from scanner.session import resolve_model
 
     silence_pillow_warnings()
     scan = options.scan
-    scanner = Scanner(
-        resolve_model(scan.model, scan.precision),
-        provider=scan.provider,
-        threshold=scan.threshold,
-        workers=scan.workers,
-        batch_size=scan.batch_size,
-        threads=scan.threads,
-        limits=scan.limits,
-        use_metadata=not scan.ignore_metadata,
-        engine="batcher",
-        batch_wait_ms=options.batch_wait_ms,
-    )
+    scanner = scan.open_scanner(engine="batcher", batch_wait_ms=options.batch_wait_ms)
     admission = Admission(options.queue, options.max_buffered_bytes)
     return ScanService(scanner, admission, options.keep)
 

@@ -7,7 +7,7 @@
 (() => {
   // The report's columns, in order (scanner/reports/base.py FIELDS; a test checks they agree).
   const FIELDS = ["path", "status", "label", "score", "error", "width", "height", "format",
-    "sha256", "evidence", "reason", "cached"];
+    "sha256", "evidence", "reason", "cached", "faces", "baseline", "provenance"];
   // What a folder contributes, as scanner/walk.py's IMAGE_EXTENSIONS (a test checks they agree);
   // files picked or dropped one by one are always sent, as the CLI scans a file it is given.
   const IMAGE_EXTENSIONS = [".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".png",
@@ -244,6 +244,13 @@
     return entries.filter((e) => e.row).map((e) => e.row);
   }
 
+  // As the CLI's CSV writes them: how many faces, the credential's validation word.
+  function csvValue(row, field) {
+    if (field === "faces" && Array.isArray(row.faces)) return row.faces.length;
+    if (field === "provenance" && row.provenance) return row.provenance.validation;
+    return row[field];
+  }
+
   function csvCell(value) {
     if (value === null || value === undefined) return "";
     let text = String(value); // booleans as JSON writes them: true, false
@@ -255,7 +262,7 @@
 
   function exportCsv() {
     const lines = [FIELDS.join(",")];
-    for (const row of rows()) lines.push(FIELDS.map((f) => csvCell(row[f])).join(","));
+    for (const row of rows()) lines.push(FIELDS.map((f) => csvCell(csvValue(row, f))).join(","));
     download("facescan-review.csv", lines.join("\r\n") + "\r\n", "text/csv");
   }
 

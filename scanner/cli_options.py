@@ -1,0 +1,60 @@
+"""The command-line options that more than one command takes (`facescan` scan, `facescan serve`):
+declared once, as annotated types, so their names, help and checks never drift apart. Light: no
+heavy imports, `--help` loads this module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Model = Annotated[
+    Path | None,
+    typer.Option(help="ONNX model exported by facescan-train [default: the shipped model]."),
+]
+Precision = Annotated[
+    str, typer.Option(help="Shipped model: auto (int8 when shipped, else fp32) | fp32 | int8.")
+]
+Threshold = Annotated[
+    float | None, typer.Option(help="Flag when score >= this [default: the model's].")
+]
+Provider = Annotated[str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")]
+Workers = Annotated[int | None, typer.Option(help="Decode threads [default: cores].")]
+Threads = Annotated[
+    int | None, typer.Option(help="onnxruntime intra-op threads [default: its own].")
+]
+MaxPixels = Annotated[
+    int, typer.Option(help="Refuse images with more pixels (decompression bombs).")
+]
+MaxBytes = Annotated[int, typer.Option(help="Refuse files larger than this.")]
+IgnoreMetadata = Annotated[
+    bool,
+    typer.Option(
+        help="Label by score alone, even when metadata or a C2PA credential says AI-generated "
+        "(both are still reported)."
+    ),
+]
+C2paTrust = Annotated[
+    list[Path] | None,
+    typer.Option(
+        metavar="FILE",
+        help="PEM certificates a C2PA signer must chain to for its credential to be valid "
+        "(repeatable; needs facescan[provenance]). Nothing is fetched.",
+    ),
+]
+Faces = Annotated[
+    str,
+    typer.Option(
+        help="auto: score each face the detector finds, when the model was trained on face "
+        "crops (its metadata says so); off: score whole images."
+    ),
+]
+MinFace = Annotated[
+    int | None,
+    typer.Option(
+        help="Faces smaller than this many pixels (the box's longer side) are listed, not "
+        "scored: too few pixels to judge [default: the model's, 40]."
+    ),
+]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")]
