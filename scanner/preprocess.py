@@ -45,7 +45,10 @@ class FaceCropSpec:
     # photo's longer side is still about 48 px there, where CenterFace finds 9 in 10
     # (tools/measure_faces.py groups; at 640 half of them were missed).
     detect_size: int = 960
-    min_face: int = 40  # smaller faces (box's longer side, photo pixels) are listed, not scored
+    # Smaller faces (box's longer side, photo pixels) are listed, not scored: the classifier
+    # learns from faces of 100 px and more, and detection runs at the resolution that finds
+    # faces of this size (scanner.faces.detection_side), so it also sets the detection cost.
+    min_face: int = 64
     margin: float = 0.1  # added on each side, as a fraction of the box's longer side
     align: bool = True  # rotate so the eyes are level
     output_size: int = 256  # the crop's side

@@ -27,7 +27,7 @@ from scanner import credentials, provenance
 from scanner.cache import CachedResult, CacheReader
 from scanner.credentials import Credentials, TrustSettings
 from scanner.decode import ImageError, checked_bytes, decode, read_file
-from scanner.faces import Face, FacePhoto, shared_detector
+from scanner.faces import Face, FacePhoto, detection_side, shared_detector
 from scanner.limits import DecodeLimits
 from scanner.preprocess import PreprocessSpec, fit_geometry, normalize
 from scanner.walk import WalkError, WalkItem
@@ -125,7 +125,7 @@ class Prepare:
         assert faces_spec is not None
         photo = FacePhoto(data, faces_spec.detect_size, self.limits.max_pixels, sha256)
         detector = shared_detector(faces_spec.detect_size, self.provider, os.getpid())
-        faces = tuple(photo.detect(detector, min_face=0))
+        faces = tuple(photo.detect(detector, faces_spec.min_face))
         scored = tuple(i for i, face in enumerate(faces) if face.size >= faces_spec.min_face)
         if scored:
             images = [photo.crop(faces[i], faces_spec) for i in scored]
@@ -205,7 +205,8 @@ def crops_of(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     from scanner.faces import face_crop
 
     detector = shared_detector(spec.faces.detect_size, "cpu", os.getpid())
-    faces = [f for f in detector.detect(image) if f.size >= spec.faces.min_face]
+    side = detection_side(max(image.size), spec.faces.detect_size, spec.faces.min_face)
+    faces = [f for f in detector.detect(image, side) if f.size >= spec.faces.min_face]
     if not faces:
         return fit_geometry(image, spec)
     f = spec.faces

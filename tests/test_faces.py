@@ -95,9 +95,9 @@ def test_a_large_image_is_shrunk_to_detect_size_and_a_small_one_only_padded(
     detector: FaceDetector,
 ) -> None:
     assert detector.detect_size == 960
-    tensor, sx, sy = detector._input_tensor(Image.new("RGB", (1920, 1050), (9, 9, 9)))
+    tensor, sx, sy = detector._input_tensor(Image.new("RGB", (1920, 1050), (9, 9, 9)), 960)
     assert tensor.shape == (1, 3, 544, 960) and (sx, sy) == (2.0, 1050 / 525)
-    tensor, sx, sy = detector._input_tensor(Image.new("RGB", (100, 70), (9, 9, 9)))
+    tensor, sx, sy = detector._input_tensor(Image.new("RGB", (100, 70), (9, 9, 9)), 960)
     assert tensor.shape == (1, 3, 96, 128) and (sx, sy) == (1.0, 1.0)
     assert tensor[0, :, :70, :100].min() == 9 and tensor[0, :, 70:, :].max() == 0  # black pad
 
