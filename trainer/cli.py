@@ -169,6 +169,13 @@ def train(
     exclude_kind: Annotated[
         list[str] | None, typer.Option(help="Drop MANIFEST.csv kind (repeatable).")
     ] = None,
+    exclude_source: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Leave a source out of every split (repeatable): a generator such as "
+            "stable-diffusion-2.1 or stylegan, for a leave-one-generator-out run."
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(help="At most N images per split (quick runs) [all].")
     ] = None,
@@ -194,6 +201,8 @@ def train(
     settings["data"] = str(data)
     if exclude_kind:
         settings["exclude_kind"] = tuple(exclude_kind)
+    if exclude_source:
+        settings["exclude_source"] = tuple(exclude_source)
     if augment is not None:
         settings["enabled"] = "" if augment == "none" else augment
     run_training(DEFAULTS.override({**settings, **parse_settings(set_ or [])}), out, force)
@@ -212,14 +221,25 @@ def evaluate(
         typer.Option(help="Drop MANIFEST.csv kind (repeatable) [the model's training setting]."),
     ] = None,
     include_all: Annotated[bool, typer.Option(help="Drop nothing by kind.")] = False,
+    by_source: Annotated[
+        bool,
+        typer.Option(
+            help="Also print the per-source table (each generator's and real source's count, "
+            "accuracy, mean score, ROC-AUC against the split's real photos); it is always in "
+            "metrics.json and sources_SPLIT.png."
+        ),
+    ] = False,
 ) -> None:
     """Metrics and plots of a Keras run or an ONNX model on any folder."""
     from trainer.evaluate import evaluate as run_evaluation
+    from trainer.evaluate import source_table
 
     if not model.exists():
         raise TrainerError(f"model not found: {model}")
     kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
-    run_evaluation(model, data, split, out, kinds)
+    result = run_evaluation(model, data, split, out, kinds)
+    if by_source:
+        typer.echo(source_table(result[split].get("by_source", {})))
 
 
 @command

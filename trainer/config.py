@@ -92,6 +92,9 @@ class TrainConfig:
     val_fraction: float = 0.1  # flat DATA/{real,fake} layout only: stratified split
     test_fraction: float = 0.1
     exclude_kind: tuple[str, ...] = ()  # MANIFEST.csv `kind` values to drop
+    # Sources (data.source_of: a generator such as stylegan, or a real photo's origin) left out
+    # of every split: a leave-one-generator-out run, scored on that generator afterwards.
+    exclude_source: tuple[str, ...] = ()
     limit: int = 0  # at most this many images per split (stratified, seeded); 0 = all
     workers: int = 0  # decoding threads; 0 = one per core
     augment: Augment = field(default_factory=Augment)

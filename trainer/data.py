@@ -204,6 +204,31 @@ def exclude_kinds(
     return kept, dict(dropped)
 
 
+def exclude_sources(
+    samples: list[Sample], manifest: dict[str, dict[str, str]], sources: tuple[str, ...]
+) -> tuple[list[Sample], dict[str, int]]:
+    """Drop samples whose source (`source_of`: the generator, or where a real photo came from)
+    is in `sources`: a leave-one-generator-out run trains without one generator and is then
+    scored on it. Counts what was dropped per source."""
+    if not sources:
+        return samples, {}
+    if not manifest:
+        raise TrainerError(f"--exclude-source needs a {MANIFEST} with a generator column")
+    dropped: Counter[str] = Counter()
+    kept = []
+    for s in samples:
+        source = source_of(s, manifest)
+        if source in sources:
+            dropped[source] += 1
+        else:
+            kept.append(s)
+    unknown = sorted(set(sources) - set(dropped))
+    if unknown:
+        found = sorted({source_of(s, manifest) for s in samples})
+        raise TrainerError(f"--exclude-source {', '.join(unknown)}: no such source (found {found})")
+    return kept, dict(dropped)
+
+
 def source_of(sample: Sample, manifest: dict[str, dict[str, str]]) -> str:
     """The per-source key of the metrics breakdown, always a short readable name: the manifest's
     generator (`stylegan`, `ffhq`, `lfw`), or, when it is unknown (real photos often have none),

@@ -97,6 +97,21 @@ def write_report(
     return result
 
 
+def source_table(by_source: dict[str, dict[str, Any]]) -> str:
+    """metrics.by_source as a Markdown table (what the model card's per-source rows quote)."""
+    lines = [
+        "| source | label | n | correct | mean score | ROC-AUC against the real photos |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in by_source.items():
+        auc = row.get("roc_auc_vs_real")
+        lines.append(
+            f"| {name} | {row['label']} | {row['n']} | {row['accuracy']:.3f} | "
+            f"{row['mean_score']:.3f} | {'' if auc is None else f'{auc:.4f}'} |"
+        )
+    return "\n".join(lines) if by_source else "no per-source breakdown (DATA has no MANIFEST.csv)"
+
+
 def report_text(name: str, y: np.ndarray, p: np.ndarray, threshold: float) -> str:
     pred = (p >= threshold).astype(np.int64)
     return f"== {name} (threshold {threshold:.4f}) ==\n" + metrics.classification_report(y, pred)

@@ -78,6 +78,9 @@ def load_data(cfg: TrainConfig) -> tuple[data.Decoded, dict[str, Any], dict]:
     samples, record = data.find_samples(root, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     manifest = data.read_manifest(root)
     samples, record["dropped_by_kind"] = data.exclude_kinds(samples, manifest, cfg.exclude_kind)
+    samples, record["dropped_by_source"] = data.exclude_sources(
+        samples, manifest, cfg.exclude_source
+    )
     samples = data.limit_per_split(samples, cfg.limit, cfg.seed)
     decoded = data.decode_all(samples, cfg.spec(), cfg.workers)
     report_failures(decoded.failed)
