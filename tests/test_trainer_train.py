@@ -26,8 +26,11 @@ from scanner.decode import load  # noqa: E402
 from scanner.metadata import ModelInfo  # noqa: E402
 from scanner.preprocess import PreprocessSpec  # noqa: E402
 from scanner.session import ModelSession  # noqa: E402
+from trainer import (
+    data,  # noqa: E402
+    files,  # noqa: E402
+)
 from trainer import export as export_module  # noqa: E402
-from trainer import files  # noqa: E402
 from trainer.cli import app  # noqa: E402
 from trainer.config import CheckFailed  # noqa: E402
 from trainer.evaluate import keras_scorer  # noqa: E402
@@ -75,7 +78,8 @@ def onnx_model(run: Path) -> Path:
 
 def keras_scores(run: Path, paths: list[Path]) -> np.ndarray:
     """What the Keras model says, calibrated, on files decoded by the scanner's decoder."""
-    return keras_scorer(run).score([np.asarray(load(p).image) for p in paths])
+    pixels = [np.asarray(load(p).image) for p in paths]
+    return keras_scorer(run).score(data.Decoded([], pixels, [], [], []))
 
 
 def test_run_folder_holds_model_config_metrics_and_plots(run: Path) -> None:
@@ -300,6 +304,35 @@ def test_shared_dataset_train_export_scan(shared_data: Path, tmp_path: Path) -> 
     with open(report, newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 488 and all(r["status"] == "ok" for r in rows)
+
+
+@pytest.mark.slow
+def test_a_face_crop_model_trains_on_the_scanners_crops_and_scans_every_face(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    run, model = tmp_path / "run", tmp_path / "model.onnx"
+    code, output = cli(
+        "train", shared_data, "--out", run, "--epochs", "1", "--image-size", "48", "--faces",
+        "--limit", "80", "--exclude-kind", "manipulated", "--arch", "lean",
+    )  # fmt: skip
+    assert code == 0, output
+    assert cli("export", run, "--out", model)[0] == 0
+    info = ModelSession(model, provider="cpu").info
+    assert info.preprocess.faces is not None and info.preprocess.faces.output_size == 48
+    # The trainer scores an image as the scanner does, by its highest face: same numbers.
+    code, output = cli("evaluate", model, shared_data, "--split", "val", "--out", tmp_path / "e")
+    assert code == 0, output
+    from scanner import Scanner
+
+    val = sorted((shared_data / "val").glob("*/z140k_*.jpg"))[:20]
+    scanned = {r.path: r for r in Scanner(model, provider="cpu").scan(val)}
+    assert all(r.faces is not None and len(r.faces) >= 1 for r in scanned.values())
+    from trainer.evaluate import onnx_scorer
+
+    samples = [data.Sample(str(p), p.name, 0, "val") for p in val]
+    decoded = data.decode_all(samples, info.preprocess)
+    ours = onnx_scorer(model).score(decoded)
+    assert ours == pytest.approx([scanned[str(p)].score for p in val], abs=1e-6)
 
 
 @pytest.mark.parametrize("name", ["lean", "seed-cnn"])
