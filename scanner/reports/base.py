@@ -113,6 +113,12 @@ class AtomicFile:
         self.tmp = Path(tmp)
         self.file: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="")
 
+    def write(self, text: str) -> None:
+        try:
+            self.file.write(text)
+        except OSError as e:
+            raise cannot_write(self.target, e) from None
+
     def commit(self) -> None:
         try:
             self.file.close()

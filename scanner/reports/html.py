@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, row
+from scanner.reports.base import AtomicFile, ReportFormat, row
 from scanner.results import ScanResult
 
 THUMBNAILS = ("flagged", "all", "none")  # --thumbnails: which images get one
@@ -122,10 +122,7 @@ class HtmlReport:
             notes.append(("not listed", f"{self._omitted_real} real rows (see a CSV/JSONL report)"))
         data = {"rows": self._rows, "omitted_real": self._omitted_real, "positive": self._positive}
         page = render(data, self._histogram, summary, notes)
-        try:
-            self._out.file.write(page)
-        except OSError as e:
-            raise cannot_write(self._out.target, e) from None
+        self._out.write(page)
         self._out.commit()
 
 

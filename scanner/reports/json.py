@@ -37,22 +37,16 @@ class JsonReport:
 
     def __init__(self, path: Path, model: dict[str, Any]) -> None:
         self._out = AtomicFile(path)
-        self._emit('{"model": ' + dumps(model) + ',\n"results": [')
+        self._out.write('{"model": ' + dumps(model) + ',\n"results": [')
         self._first = True
 
     def write(self, result: ScanResult) -> None:
-        self._emit(("\n" if self._first else ",\n") + dumps(row(result)))
+        self._out.write(("\n" if self._first else ",\n") + dumps(row(result)))
         self._first = False
 
     def close(self, summary: dict[str, Any]) -> None:
-        self._emit('\n],\n"summary": ' + dumps(summary) + "}\n")
+        self._out.write('\n],\n"summary": ' + dumps(summary) + "}\n")
         self._out.commit()
-
-    def _emit(self, text: str) -> None:
-        try:
-            self._out.file.write(text)
-        except OSError as e:
-            raise cannot_write(self._out.target, e) from None
 
 
 FORMATS = [

@@ -96,15 +96,14 @@ class JunitReport:
             f"  <testsuite name={quoteattr(SUITE)} {counts} timestamp={quoteattr(self._started)}>"
             f"\n{self._properties(summary)}"
         )
-        out = self._out.file
-        self._write(out, head)
+        self._out.write(head)
         self._cases.seek(0)
         try:
-            shutil.copyfileobj(self._cases, out)
+            shutil.copyfileobj(self._cases, self._out.file)
         except OSError as e:
             raise cannot_write(self._out.target, e) from None
         self._cases.close()
-        self._write(out, "  </testsuite>\n</testsuites>\n")
+        self._out.write("  </testsuite>\n</testsuites>\n")
         self._out.commit()
 
     def _properties(self, summary: dict[str, Any]) -> str:
@@ -119,7 +118,7 @@ class JunitReport:
     def _write(self, file: IO[str], text: str) -> None:
         try:
             file.write(text)
-        except OSError as e:
+        except OSError as e:  # the cases' spool: a full disk is the report's failure too
             raise cannot_write(self._out.target, e) from None
 
 

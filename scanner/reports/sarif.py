@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from scanner import __version__
-from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, printable
+from scanner.reports.base import AtomicFile, ReportFormat, printable
 from scanner.reports.findings import invalid_credential, message, verdict
 from scanner.results import ScanResult
 
@@ -105,7 +105,7 @@ class SarifReport:
                 "rules": RULES,
             }
         }
-        self._emit(
+        self._out.write(
             f'{{"$schema": {dumps(SCHEMA)}, "version": "2.1.0", "runs": [\n'
             f'{{"tool": {dumps(tool)},\n"results": ['
         )
@@ -125,7 +125,7 @@ class SarifReport:
             self._add(self._result(result, CREDENTIAL_RULE_INDEX, "warning", credential))
 
     def _add(self, item: dict[str, Any]) -> None:
-        self._emit(("\n" if self._first else ",\n") + dumps(item))
+        self._out.write(("\n" if self._first else ",\n") + dumps(item))
         self._first = False
 
     def _result(self, result: ScanResult, rule: int, level: str, text: str) -> dict[str, Any]:
@@ -158,14 +158,8 @@ class SarifReport:
             "executionSuccessful": bool(summary["complete"]),
             "properties": {k: v for k, v in summary.items() if k != "error_files"},
         }
-        self._emit(f'\n],\n"invocations": [{dumps(invocation)}]}}\n]}}\n')
+        self._out.write(f'\n],\n"invocations": [{dumps(invocation)}]}}\n]}}\n')
         self._out.commit()
-
-    def _emit(self, text: str) -> None:
-        try:
-            self._out.file.write(text)
-        except OSError as e:
-            raise cannot_write(self._out.target, e) from None
 
 
 FORMATS = [
