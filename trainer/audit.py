@@ -76,7 +76,7 @@ def audit(
         "threshold": scorer.threshold,
         "unreadable": len(loaded.decoded.failed),
         "dropped_by_kind": loaded.dropped,
-        "face_region": (face_box.__doc__ or face_box.__name__).strip().splitlines()[0].rstrip("."),
+        "face_region": face_region(face_box, loaded.decoded),
         "caveat": CAVEAT,
         "min_group": min_group,
         "gap_rule": f"error rate > {RATIO_RULE} x the best group's and 95 % intervals apart",
@@ -93,6 +93,15 @@ def audit(
     out = out or evaluate.default_out(model_path, f"audit-{split}")
     write_all(out, result, loaded.decoded.samples, scores, images)
     return result
+
+
+def face_region(face_box: FaceBox, decoded: data.Decoded) -> str:
+    """Where skin is measured, in words. With a face-crop model the pixels are already the face
+    the scanner's detector found (its crop), so the box is taken inside that face."""
+    described = (face_box.__doc__ or face_box.__name__).strip().splitlines()[0].rstrip(".")
+    if decoded.units is not None:
+        return f"{described}, of the face crop cut around the detector's box"
+    return described
 
 
 def write_all(
