@@ -354,3 +354,17 @@ def test_mac_count_known_answer() -> None:
     x = keras.layers.Flatten()(x)
     model = keras.Model(inputs, keras.layers.Dense(2)(x))  # 256 inputs * 2
     assert count_macs(model) == 8 * 8 * 4 * 27 + 256 * 2
+
+
+def test_flip_tta_averages_the_logits_of_the_image_and_its_mirror() -> None:
+    from trainer.archs import build, with_tta
+
+    model = build("lean", 32)
+    wrapped = with_tta(model, "flip")
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype(np.float32)
+    plain = np.asarray(model(x, training=False))
+    mirrored = np.asarray(model(x[:, :, ::-1], training=False))
+    assert np.asarray(wrapped(x, training=False)) == pytest.approx((plain + mirrored) / 2, abs=1e-5)
+    assert with_tta(model, "") is model
+    with pytest.raises(ValueError, match="tta 'rotate'"):
+        with_tta(model, "rotate")

@@ -83,6 +83,31 @@ def build(name: str, size: int, pretrained: str = "") -> keras.Model:
     return model
 
 
+@keras.saving.register_keras_serializable(package="facescan")
+class HorizontalFlip(layers.Layer):
+    """The image mirrored left to right (NHWC): a face and its mirror image are the same
+    face, so scoring both and averaging is a free second opinion."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=2)
+
+
+TTA = ("", "flip")  # test-time augmentation a run can be wrapped in
+
+
+def with_tta(model: keras.Model, tta: str) -> keras.Model:
+    """`model` scoring each image as it is and mirrored, its logit the mean of the two ("flip"),
+    or `model` itself (""). The wrapper is what gets calibrated, evaluated and exported, so every
+    figure of a run is the model as it scans."""
+    if tta not in TTA:
+        raise ValueError(f"tta {tta!r}: choose from {', '.join(repr(t) for t in TTA)}")
+    if not tta:
+        return model
+    images = keras.Input(model.input_shape[1:], name="images")
+    logits = (model(images) + model(HorizontalFlip(name="mirror")(images))) / 2
+    return keras.Model(images, logits, name=f"{model.name}_flip_tta")
+
+
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates per image of the conv and dense layers (the bulk of the cost)."""
     total = 0

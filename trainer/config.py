@@ -102,6 +102,10 @@ class TrainConfig:
     # Face crops: train on the face the scanner's detector finds (the largest, when several),
     # cut as FaceCropSpec says; the scan then scores every face. Off: the whole image.
     faces: bool = False
+    # Test-time augmentation: "flip" scores each face as it is and mirrored and averages the two
+    # logits (trainer/archs.py with_tta); the model is wrapped after training, so the validation
+    # calibration, every reported figure and the exported ONNX all include it. Twice the cost.
+    tta: str = ""
     face_margin: float = FaceCropSpec.margin
     face_align: bool = FaceCropSpec.align
     min_face: int = FaceCropSpec.min_face
@@ -156,6 +160,8 @@ class TrainConfig:
             found.append("val_fraction + test_fraction must leave images to train on (< 1)")
         if self.limit < 0 or self.workers < 0:
             found.append("--limit and workers must be 0 (all, one per core) or more")
+        if self.tta not in ("", "flip"):
+            found.append(f"tta {self.tta!r}: '' (none) or flip")
         return found + self.augment.problems()
 
     def to_dict(self) -> dict[str, Any]:

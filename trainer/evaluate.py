@@ -72,6 +72,8 @@ def load_run(run: Path) -> tuple[Any, dict[str, Any]]:
     tfenv.load()
     import keras
 
+    import trainer.archs  # noqa: F401 (registers the layers a run may hold: HorizontalFlip)
+
     try:
         model = keras.models.load_model(model_path, compile=False)
     except Exception as e:  # zip, h5 and deserialisation errors all mean the same to the user

@@ -158,7 +158,7 @@ def fit(cfg: TrainConfig, decoded: data.Decoded) -> tuple[Any, dict[str, list], 
     import keras
     import tensorflow as tf
 
-    from trainer.archs import build
+    from trainer.archs import build, with_tta
 
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
@@ -189,15 +189,17 @@ def fit(cfg: TrainConfig, decoded: data.Decoded) -> tuple[Any, dict[str, list], 
     best = build(cfg.arch, cfg.image_size)  # no optimizer state: it belongs to the last epoch
     best.set_weights(tracker.best_weights)
     record = {"best_val_auc": tracker.best_auc, "best_epoch": tracker.best_epoch}
-    return best, {k: [float(v) for v in vs] for k, vs in history.history.items()}, record
+    history_values = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    return with_tta(best, cfg.tta), history_values, record
 
 
 def describe_model(cfg: TrainConfig) -> dict[str, Any]:
     from trainer.archs import build, count_macs
 
     model = build(cfg.arch, cfg.image_size)
-    macs = count_macs(model)
+    macs = count_macs(model) * (2 if cfg.tta == "flip" else 1)  # the mirror is scored too
     info = {"arch": cfg.arch, "parameters": int(model.count_params()), "macs_per_image": macs}
+    info["tta"] = cfg.tta
     info["gflops_per_image"] = round(2 * macs / 1e9, 4)
     return info
 
