@@ -98,10 +98,9 @@ def audit(
 def face_region(face_box: FaceBox, decoded: data.Decoded) -> str:
     """Where skin is measured, in words. With a face-crop model the pixels are already the face
     the scanner's detector found (its crop), so the box is taken inside that face."""
-    described = (face_box.__doc__ or face_box.__name__).strip().splitlines()[0].rstrip(".")
-    if decoded.units is not None:
-        return f"{described}, of the face crop cut around the detector's box"
-    return described
+    if decoded.units is not None and face_box is central_box:
+        return "the middle 40 % x 40 % of the face crop cut around the detector's box"
+    return (face_box.__doc__ or face_box.__name__).strip().splitlines()[0].rstrip(".")
 
 
 def write_all(
