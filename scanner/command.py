@@ -21,6 +21,7 @@ from scanner.baseline import Baseline, Review, Update, update
 from scanner.errors import Exit, FacescanError, Terminated, UsageError
 from scanner.filelist import listed
 from scanner.options import ScanOptions
+from scanner.threads import load_threaded_libraries
 from scanner.walk import WalkItem, walk
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 def run(options: ScanOptions) -> int:
     """Scan, report, summarise; the exit status a CI job gates on."""
+    load_threaded_libraries()  # first: scan_command's imports load numpy
     return guarded(partial(scan_command, options), options.debug)
 
 

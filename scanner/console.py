@@ -16,6 +16,7 @@ from rich.console import Console
 from scanner.baseline import NEW
 from scanner.reports.base import printable
 from scanner.results import ScanResult
+from scanner.threads import signals_to_main_thread
 
 if TYPE_CHECKING:
     from scanner.baseline import Update
@@ -130,9 +131,10 @@ class Progress:
             transient=True,
         )
         self.task = self.bar.add_task("scan", total=None, rate="")
-        self.bar.start()
-        if self.count is not None:
-            threading.Thread(target=self._count, args=(self.count,), daemon=True).start()
+        with signals_to_main_thread():  # the bar's refresh thread and the counting walk
+            self.bar.start()
+            if self.count is not None:
+                threading.Thread(target=self._count, args=(self.count,), daemon=True).start()
         started = time.perf_counter()
 
         def advance() -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from scanner.errors import FacescanError
 from scanner.metadata import InvalidModelError, ModelInfo
+from scanner.threads import signals_to_main_thread
 
 PROVIDERS = ("auto", "cpu", "cuda")
 CPU = "CPUExecutionProvider"
@@ -113,9 +114,10 @@ def open_session(path: Path, provider: str = "auto", threads: int | None = None)
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(
-            str(path), sess_options=options, providers=_providers(provider, ort)
-        )
+        with signals_to_main_thread():  # onnxruntime starts its thread pool here
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=_providers(provider, ort)
+            )
     except ProviderError:
         raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... types

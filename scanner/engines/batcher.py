@@ -29,6 +29,7 @@ from concurrent.futures import Future
 
 from scanner.engines.base import EngineSettings
 from scanner.engines.local import LocalEngine
+from scanner.threads import signals_to_main_thread
 from scanner.walk import WalkItem
 from scanner.work import Decoded, Prepare, batched, score_items
 
@@ -54,7 +55,8 @@ class BatchingEngine(LocalEngine):
         self._ready = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._serve, name="batcher", daemon=True)
-        self._thread.start()
+        with signals_to_main_thread():
+            self._thread.start()
 
     def expect(self, count: int) -> None:
         """`count` images are on their way (being decoded): batches may wait for them."""

@@ -21,6 +21,7 @@ from scanner.decode import available_cores
 from scanner.engines.base import Engine, EngineSettings
 from scanner.errors import UsageError
 from scanner.session import ModelSession
+from scanner.threads import signals_to_main_thread
 from scanner.walk import WalkItem
 from scanner.work import Decoded, Prepare, batched, score_crops, score_items
 
@@ -59,7 +60,8 @@ class LocalEngine(Engine):
         with ThreadPoolExecutor(self.workers, thread_name_prefix="decode") as pool:
             try:
                 while chunk := list(islice(items, CHUNK)):
-                    pending.append(pool.submit(lambda c: [prepare(i) for i in c], chunk))
+                    with signals_to_main_thread():  # the pool starts its threads in submit
+                        pending.append(pool.submit(lambda c: [prepare(i) for i in c], chunk))
                     if len(pending) >= self.workers * TASKS_PER_WORKER:
                         yield from pending.popleft().result()
                 while pending:

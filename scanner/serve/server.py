@@ -19,6 +19,7 @@ from scanner import console
 from scanner.command import guarded
 from scanner.errors import FacescanError, UsageError
 from scanner.serve.options import ServeOptions
+from scanner.threads import load_threaded_libraries
 
 if TYPE_CHECKING:
     from scanner.serve.service import ScanService
@@ -29,6 +30,7 @@ LOG_LEVEL = "warning"
 
 
 def run(options: ServeOptions) -> int:
+    load_threaded_libraries()
     return guarded(partial(serve, options), options.debug)
 
 
