@@ -177,8 +177,8 @@ def test_default_model_missing_is_a_clear_error(
 
     folder = tmp_path / "installed" / "scanner" / "models"
     folder.mkdir(parents=True)
-    missing = folder / "facescan-default.onnx"
-    monkeypatch.setattr(scanner.session, "default_model_path", lambda precision="auto": missing)
+    missing = folder / "facescan-accurate.onnx"
+    monkeypatch.setattr(scanner.session, "default_model_path", lambda *args: missing)
     from typer.testing import CliRunner
 
     done = CliRunner().invoke(app, [str(make_tree(tmp_path / "t", blue=1))])
@@ -230,7 +230,13 @@ def scan_blocked_on_a_fifo(
     command = [sys.executable, "-m", "scanner", str(tmp_path / "pile"), str(fifo)]
     options = ["--model", str(model), "--out", str(out), "--workers", str(workers)]
     proc = subprocess.Popen(
-        [*command, *options, "--batch-size", "1"], stderr=subprocess.PIPE, text=True
+        [*command, *options, "--batch-size", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell starts a background job (`make test &`, nohup) with SIGINT ignored, and the
+        # scan inherits that and rightly keeps ignoring Ctrl-C: give it the default, as a
+        # terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while True:  # opening the write end succeeds once the scan has opened the pipe to read it
