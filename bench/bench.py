@@ -1,6 +1,7 @@
 """`make bench`: how fast a scan runs next to what the model and the decoder allow, in one run.
 
-    python bench/bench.py [--model M.onnx] [--int8 M-int8.onnx] [--keras M.keras]
+    python bench/bench.py [--preset accurate|fast] [--model M.onnx] [--int8 M-int8.onnx]
+                          [--keras M.keras]
                           [--images 2000] [--large 300]
 
 Generates its own inputs (distinct 256-px and 1024-px JPEGs), then measures on this machine:
@@ -37,7 +38,7 @@ from scanner.decode import available_cores
 from scanner.engines import EngineSettings
 from scanner.engines.local import LocalEngine
 from scanner.preprocess import PreprocessSpec, normalize
-from scanner.session import ModelSession, ProviderError, default_model_path
+from scanner.session import SHIPPED, ModelSession, ProviderError, default_model_path
 from scanner.walk import walk
 from scanner.work import Prepare
 
@@ -157,14 +158,18 @@ def machine() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=default_model_path("fp32"))
-    parser.add_argument("--int8", type=Path, default=default_model_path("int8"))
-    parser.add_argument("--keras", type=Path, default=REPO / "models" / "facescan-default.keras")
+    parser.add_argument("--preset", choices=SHIPPED, default=SHIPPED[0], help="shipped model")
+    parser.add_argument("--model", type=Path, help="fp32 .onnx [the preset's]")
+    parser.add_argument("--int8", type=Path, help="int8 .onnx [the preset's]")
+    parser.add_argument("--keras", type=Path, help="Keras model [models/facescan-PRESET.keras]")
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--large", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "bench.json")
     args = parser.parse_args()
+    args.model = args.model or default_model_path("fp32", args.preset)
+    args.int8 = args.int8 or default_model_path("int8", args.preset)
+    args.keras = args.keras or REPO / "models" / f"facescan-{args.preset}.keras"
 
     results: dict = {"machine": machine(), "model": str(args.model)}
     with tempfile.TemporaryDirectory() as tmp:

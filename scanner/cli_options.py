@@ -11,10 +11,13 @@ import typer
 
 Model = Annotated[
     Path | None,
-    typer.Option(help="ONNX model exported by facescan-train [default: the shipped model]."),
+    typer.Option(
+        help="A shipped model by name: accurate (the default) | fast (~5x faster, weaker; "
+        "models/README.md); or an ONNX file exported by facescan-train."
+    ),
 ]
 Precision = Annotated[
-    str, typer.Option(help="Shipped model: auto (int8 when shipped, else fp32) | fp32 | int8.")
+    str, typer.Option(help="Of a shipped model: auto (int8 when shipped, else fp32) | fp32 | int8.")
 ]
 Threshold = Annotated[
     float | None, typer.Option(help="Flag when score >= this [default: the model's].")

@@ -95,16 +95,24 @@ def test_malformed_metadata_is_named() -> None:
         ModelInfo.from_props(props)
 
 
-def test_precision_picks_the_shipped_model(tmp_path: Path) -> None:
+def test_precision_picks_the_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from scanner.session import default_model_path, resolve_model
 
-    assert default_model_path("fp32").name == "facescan-default.onnx"
-    assert default_model_path("int8").name == "facescan-default-int8.onnx"
-    auto = default_model_path("auto").name
-    shipped_int8 = default_model_path("int8").is_file()
-    assert auto == ("facescan-default-int8.onnx" if shipped_int8 else "facescan-default.onnx")
+    assert default_model_path("fp32").name == "facescan-accurate.onnx"  # the default
+    assert default_model_path("int8").name == "facescan-accurate-int8.onnx"
+    for name in ("accurate", "fast"):
+        auto = default_model_path("auto", name).name
+        shipped_int8 = default_model_path("int8", name).is_file()
+        assert auto == (f"facescan-{name}-int8.onnx" if shipped_int8 else f"facescan-{name}.onnx")
+        assert resolve_model(name, "fp32") == default_model_path("fp32", name)  # --model NAME
+    assert resolve_model(None) == default_model_path()
     assert resolve_model(tmp_path / "m.onnx") == tmp_path / "m.onnx"
-    with pytest.raises(InvalidModelError, match="cannot apply to --model"):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").write_bytes(b"")  # an existing file wins over a shipped name
+    assert resolve_model("fast") == Path("fast")
+    with pytest.raises(InvalidModelError, match="cannot apply to a file"):
         resolve_model(tmp_path / "m.onnx", "int8")
     with pytest.raises(InvalidModelError, match="unknown precision"):
         default_model_path("fp16")
+    with pytest.raises(InvalidModelError, match="no shipped model 'tiny'; choose from accurate"):
+        default_model_path("auto", "tiny")
