@@ -311,10 +311,11 @@ def rss_rows(root: Path, model: Path) -> dict:
 
 
 def companion_benches(model: Path) -> dict[str, str]:
-    """The Ray engine (local, 1 and 2 actors), result-cache, HTTP service and C2PA reading
-    benchmarks, run as    they are."""
+    """The face-crop scans (camera photos, 256-px faces), Ray engine (local, 1 and 2 actors),
+    result-cache, HTTP service and C2PA reading benchmarks, run as they are."""
     out = {}
     runs = {
+        "faces": ["bench/faces_bench.py", "--model", str(default_model_path("fp32", "accurate"))],
         "ray": ["bench/ray_bench.py", "--images", "500", "--model", str(model)],
         "cache": ["bench/cache_bench.py", "--images", "200"],
         "onnxruntime settings": ["bench/ort_tuning.py"],
