@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from trainer import files, train  # noqa: E402
 from trainer.archs import with_tta  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
-from trainer.evaluate import image_logits, load_run  # noqa: E402
+from trainer.evaluate import load_run  # noqa: E402
 
 
 def main() -> None:
@@ -41,9 +41,7 @@ def main() -> None:
     files.atomic_write(args.out / "model.keras", lambda temp: model.save(temp))
     for name in ("splits.csv", "history.csv", "curves.png"):
         shutil.copy(args.run / name, args.out / name)
-    val = decoded.subset("val")
-    calibration = train.calibrate(image_logits(model, val, cfg.spec()), val.labels())
-    train.report(model, decoded, cfg.spec(), calibration, manifest, args.out)
+    calibration, _ = train.calibrate_and_report(model, decoded, cfg.spec(), manifest, args.out)
     record.update(
         settings=cfg.to_dict(),
         model=train.describe_model(cfg),

@@ -193,15 +193,7 @@ def exclude_kinds(
         return samples, {}
     if not manifest:
         raise TrainerError(f"--exclude-kind needs a {MANIFEST} with path and kind columns")
-    dropped: Counter[str] = Counter()
-    kept = []
-    for s in samples:
-        kind = manifest.get(s.rel, {}).get("kind", "")
-        if kind in kinds:
-            dropped[kind] += 1
-        else:
-            kept.append(s)
-    return kept, dict(dropped)
+    return _drop(samples, lambda s: manifest.get(s.rel, {}).get("kind", ""), kinds)
 
 
 def exclude_sources(
@@ -214,18 +206,26 @@ def exclude_sources(
         return samples, {}
     if not manifest:
         raise TrainerError(f"--exclude-source needs a {MANIFEST} with a generator column")
-    dropped: Counter[str] = Counter()
-    kept = []
-    for s in samples:
-        source = source_of(s, manifest)
-        if source in sources:
-            dropped[source] += 1
-        else:
-            kept.append(s)
+    kept, dropped = _drop(samples, lambda s: source_of(s, manifest), sources)
     unknown = sorted(set(sources) - set(dropped))
     if unknown:
         found = sorted({source_of(s, manifest) for s in samples})
         raise TrainerError(f"--exclude-source {', '.join(unknown)}: no such source (found {found})")
+    return kept, dropped
+
+
+def _drop(
+    samples: list[Sample], key: Callable[[Sample], str], values: tuple[str, ...]
+) -> tuple[list[Sample], dict[str, int]]:
+    """The samples whose `key` is not in `values`, and how many were dropped per value."""
+    dropped: Counter[str] = Counter()
+    kept = []
+    for s in samples:
+        value = key(s)
+        if value in values:
+            dropped[value] += 1
+        else:
+            kept.append(s)
     return kept, dict(dropped)
 
 

@@ -249,10 +249,7 @@ def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
     write_history(history, out / "history.csv")
     plots.curves(history, out / "curves.png", best["best_epoch"])
 
-    val = decoded.subset("val")
-    val_logits = image_logits(model, val, cfg.spec())
-    calibration = calibrate(val_logits, val.labels())
-    results = report(model, decoded, cfg.spec(), calibration, manifest, out)
+    calibration, results = calibrate_and_report(model, decoded, cfg.spec(), manifest, out)
     config: dict[str, Any] = {
         "settings": cfg.to_dict(),
         "preprocess": cfg.spec().to_dict(),
@@ -312,6 +309,20 @@ def report(
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     (out / "classification_report.txt").write_text("\n".join(texts))
     return results
+
+
+def calibrate_and_report(
+    model: Any,
+    decoded: data.Decoded,
+    spec: PreprocessSpec,
+    manifest: dict[str, dict[str, str]],
+    out: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Temperature and threshold fitted on the validation split, then `report` with them: the
+    calibration and the val/test metrics."""
+    val = decoded.subset("val")
+    calibration = calibrate(image_logits(model, val, spec), val.labels())
+    return calibration, report(model, decoded, spec, calibration, manifest, out)
 
 
 def check_calibration(calibration: dict[str, Any], val: dict[str, Any]) -> None:
