@@ -12,8 +12,9 @@ import typer
 Model = Annotated[
     Path | None,
     typer.Option(
+        metavar="NAME|FILE",
         help="A shipped model by name: accurate (the default) | fast (~5x faster, weaker; "
-        "models/README.md); or an ONNX file exported by facescan-train."
+        "models/README.md); or an ONNX file exported by facescan-train.",
     ),
 ]
 Precision = Annotated[

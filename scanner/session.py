@@ -72,6 +72,8 @@ class ModelSession:
         if not self.path.is_file():
             shipped = self.path.parent == default_model_path().parent
             hint = " (this shipped model is not installed; pass --model)" if shipped else ""
+            if str(model) == self.path.name and not self.path.suffix:  # a mistyped name?
+                hint = f" (nor a shipped model: {', '.join(SHIPPED)})"
             raise InvalidModelError(f"model file not found: {self.path}{hint}")
         self._session = open_session(self.path, provider, threads)
         self.provider = self._session.get_providers()[0]
