@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 def run(options: ScanOptions) -> int:
     """Scan, report, summarise; the exit status a CI job gates on."""
-    load_threaded_libraries()  # first: scan_command's imports load numpy
     return guarded(partial(scan_command, options), options.debug)
 
 
@@ -55,10 +54,12 @@ def guarded(command: Callable[[], int], debug: bool) -> int:
 
 
 def scan_command(options: ScanOptions) -> int:
+    options.check()  # light: a usage error answers before numpy and onnxruntime load
+    load_threaded_libraries()  # before the imports below load numpy
+
     from scanner.decode import silence_pillow_warnings
     from scanner.reports import format_for
 
-    options.check()
     silence_pillow_warnings()
     if options.out is not None:
         chosen = format_for(options.out, options.format)  # a bad name fails before the model loads
