@@ -10,8 +10,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from trainer import robustness, tfenv
-from trainer.cli import app
+pytest.importorskip(
+    "matplotlib", reason="the trainer needs its [train] extra: pip install facescan[train]"
+)
+
+from trainer import robustness, tfenv  # noqa: E402
+from trainer.cli import app  # noqa: E402
 
 
 def invoke(*args: str) -> tuple[int, str]:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.colors import to_rgba
-from matplotlib.lines import Line2D
 
 pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install facescan[train]")
+
+from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from trainer import data, plots  # noqa: E402
 from trainer.eda import sample_groups  # noqa: E402
