@@ -186,6 +186,9 @@ def test_lite_input_is_pixel_minus_127_over_128_at_train_and_scan_time() -> None
 
 
 def test_the_command_line_refuses_pretrained_without_a_backbone(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "matplotlib", reason="the trainer needs its [train] extra: pip install facescan[train]"
+    )
     from typer.testing import CliRunner
 
     from trainer.cli import app

@@ -110,6 +110,9 @@ def test_card_checks_rows_shortcut_and_calibration(tmp_path: Path) -> None:
 
 
 def test_reliability_of_a_calibrated_score_is_near_zero_error() -> None:
+    pytest.importorskip(
+        "matplotlib", reason="trainer.robustness draws plots: pip install facescan[train]"
+    )
     from trainer.robustness import reliability
 
     rng = np.random.default_rng(0)
