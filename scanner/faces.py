@@ -17,6 +17,7 @@ import hashlib
 import io
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -134,7 +135,7 @@ class FaceDetector:
             image = image.resize(size, RESIZE_FILTERS["bilinear"], reducing_gap=2.0)
         w, h = image.size
         padded = np.zeros((3, _round_up(h), _round_up(w)), np.float32)
-        padded[:, :h, :w] = np.asarray(image, np.float32).transpose(2, 0, 1)
+        padded[:, :h, :w] = np.asarray(image).transpose(2, 0, 1)  # cast while copying: 3 ms, not 7
         return padded[None], width / w, height / h
 
 
@@ -329,13 +330,26 @@ class FacePhoto:
         sx, sy = self.width / image.width, self.height / image.height
         return [face.scaled(sx, sy) for face in detector.detect(image, side)]
 
+    def crops(self, faces: Sequence[Face], spec: FaceCropSpec) -> list[Image.Image]:
+        """`crop` of each face. The finest decode they need is made first, so one decode
+        serves them all: a photo with a small and a mid-sized face costs a full decode, not a
+        half-scale one and then a full one (12-MP JPEG: 69 ms and 117 ms)."""
+        if faces:
+            self.image_at(max(crop_scale(face, spec) for face in faces))
+        return [self.crop(face, spec) for face in faces]
+
     def crop(self, face: Face, spec: FaceCropSpec) -> Image.Image:
         """face_crop of a full-size face, cut from a decode where its square is at least
         OVERSAMPLE x output_size pixels (or the full decode)."""
-        side = face.size * (1 + 2 * spec.margin)
-        image = self.image_at(min(1.0, OVERSAMPLE * spec.output_size / max(side, 1e-6)))
+        image = self.image_at(crop_scale(face, spec))
         local = face.scaled(image.width / self.width, image.height / self.height)
         return face_crop(image, local, spec.output_size, spec.margin, spec.align)
+
+
+def crop_scale(face: Face, spec: FaceCropSpec) -> float:
+    """The decode scale at which a full-size face's crop square is OVERSAMPLE x output_size."""
+    side = face.size * (1 + 2 * spec.margin)
+    return min(1.0, OVERSAMPLE * spec.output_size / max(side, 1e-6))
 
 
 def detection_side(longest: int, detect_size: int, min_face: int) -> int:

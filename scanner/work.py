@@ -128,7 +128,7 @@ class Prepare:
         faces = tuple(photo.detect(detector, faces_spec.min_face))
         scored = tuple(i for i, face in enumerate(faces) if face.size >= faces_spec.min_face)
         if scored:
-            images = [photo.crop(faces[i], faces_spec) for i in scored]
+            images = photo.crops([faces[i] for i in scored], faces_spec)
         else:  # scored whole, from a decode at least twice the input (or the full one)
             images = [photo.image_at(whole_image_scale(photo, spec.input_size))]
         crops = np.concatenate([fit_geometry(image, spec) for image in images])

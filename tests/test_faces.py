@@ -244,6 +244,25 @@ def test_a_jpeg_is_drafted_for_detection_and_decoded_finer_only_when_a_face_need
     assert photo.image_at(0.6) is photo._decodes[1]  # kept and reused
 
 
+def test_the_finest_decode_the_faces_need_is_made_once_and_serves_them_all() -> None:
+    data = jpeg_bytes(smooth_photo(4000, 3000), quality=90)
+    spec = FaceCropSpec(output_size=128, margin=0.25)
+    # squares of 2,400, 900 and 360 px: alone they need 1/8, 1/2 and the full decode
+    faces = [
+        face_at(box) for box in ((0, 0, 1600, 1600), (2000, 0, 2600, 600), (0, 2000, 240, 2240))
+    ]
+    photo = FacePhoto(data, detect_size=960)
+    crops = photo.crops(faces, spec)
+    assert [image.width for image in photo._decodes] == [1000, 4000]  # no 1/2 decode between
+    one_by_one = FacePhoto(data, detect_size=960)
+    full = one_by_one.image_at(1.0)
+    for face, crop in zip(faces[1:], crops[1:], strict=True):  # both cut from the full decode
+        alone = face_crop(full, face, 128, spec.margin, spec.align)
+        assert np.array_equal(np.asarray(crop), np.asarray(alone))
+    assert np.array_equal(np.asarray(crops[0]), np.asarray(one_by_one.crop(faces[0], spec)))
+    assert photo.crops([], spec) == [] and len(photo._decodes) == 2
+
+
 def test_a_crop_from_a_draft_matches_one_from_the_full_decode() -> None:
     data = jpeg_bytes(smooth_photo(2000, 1500), quality=90)
     face, spec = face_at((400, 300, 1200, 1100)), FaceCropSpec(output_size=128)
