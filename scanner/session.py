@@ -136,6 +136,14 @@ def open_session(path: Path, provider: str = "auto", threads: int | None = None)
     return session
 
 
+def first_provider(requested: str) -> str:
+    """Where a session opened with `requested` would run, "cpu" or "cuda", known before it is
+    opened (under "auto" a CUDA that fails to initialise still falls back to the CPU then)."""
+    import onnxruntime as ort
+
+    return "cuda" if _providers(requested, ort)[0] == CUDA else "cpu"
+
+
 def _providers(requested: str, ort: Any) -> list[str]:
     if requested not in PROVIDERS:
         raise ProviderError(f"unknown provider {requested!r}; choose from {', '.join(PROVIDERS)}")

@@ -42,6 +42,7 @@ class EngineClosed(RuntimeError):
 
 class BatchingEngine(LocalEngine):
     name = "batcher"
+    workers_score = False  # requests from many clients share batches in the batcher's thread
 
     def __init__(self, settings: EngineSettings) -> None:
         super().__init__(settings)
