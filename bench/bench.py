@@ -32,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from bounds import classifier_bound
 from PIL import Image
 
 from scanner.decode import available_cores
@@ -71,18 +72,14 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def ort_bound(session: ModelSession, batch_size: int, seconds: float = 3.0) -> float:
-    """img/s of onnxruntime alone on a ready batch, repeated for about `seconds`."""
-    spec = session.info.preprocess
+def ort_bound(model: Path, provider: str, batch_size: int) -> float:
+    """img/s of onnxruntime alone on ready tensors (bounds.classifier_bound)."""
+    spec = ModelSession(model, "cpu").info.preprocess
     n = spec.input_size
     crops = np.random.default_rng(0).integers(0, 256, (batch_size * spec.crops_per_image, n, n, 3))
     batch = normalize(crops.astype(np.uint8), spec)
-    session.predict(batch)  # warm-up: first run allocates
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        session.predict(batch)
-        done += batch_size
-    return rate(done, time.perf_counter() - start)
+    per_crop = classifier_bound(model, batch, provider, batch_size)
+    return round(per_crop / spec.crops_per_image, 1)
 
 
 def decode_bound(engine: LocalEngine, spec: PreprocessSpec, folder: Path) -> float:
@@ -102,8 +99,8 @@ def facescan_process(target: Path, model: Path, provider: str, out: Path) -> tup
         "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )
     command = [sys.executable, "-c", code, sys.executable, "-m", "scanner", *args]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
-    return float(out[0]), int(out[1])
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    return float(printed[0]), int(printed[1])
 
 
 def keras_rows(keras_path: Path | None, session: ModelSession, files: list[Path]) -> dict:
@@ -216,7 +213,7 @@ def model_rows(
         engine = LocalEngine(EngineSettings(model, provider, batch_size=batch_size))
     except ProviderError as e:  # e.g. CUDA listed, but its libraries fail to load
         return {"note": f"skipped: {e}"}
-    inference = ort_bound(engine.session, batch_size)
+    inference = ort_bound(model, provider, batch_size)
     one_file = next(sets["256px"].iterdir())
     startup = startup_seconds(one_file, model, provider)
     out: dict = {"ort_bound_img_s": inference, "startup_seconds": startup}

@@ -12,8 +12,11 @@ and `a | b` choices print as written.
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -276,7 +279,27 @@ app.command("serve", epilog=serve_cli.EPILOG)(serve_cli.serve)
 
 
 def main() -> None:
-    app(prog_name="facescan")  # also under `python -m scanner`
+    """The `facescan` program (also `python -m scanner`)."""
+    try:
+        app(prog_name="facescan")
+    except SystemExit as e:
+        exit_now(e.code)
+
+
+def exit_now(code: str | int | None) -> NoReturn:
+    """Exit once the work is done without tearing the interpreter down: freeing every module
+    and the libraries' globals (onnxruntime's, numpy's) took 0.1 s, a sixth of a one-file scan
+    (a pre-commit hook's usual run). atexit handlers still run and the streams are flushed;
+    where a stream cannot be (a closed pipe), Python's own exit reports it as usual."""
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        sys.exit(code)
+    if isinstance(code, str):  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr, flush=True)
+    os._exit(1 if isinstance(code, str) else code or 0)
 
 
 if __name__ == "__main__":

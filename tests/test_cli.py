@@ -486,3 +486,18 @@ def test_help_shows_every_options_help_text_whole() -> None:
                 if command_name == "scan":
                     assert words(help_text) in shown, param.name
     assert words("Usage: facescan [OPTIONS] [PATH...]") in shown and "facescan[ray]" in shown
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "stderr"), [("0", 0, ""), ("None", 0, ""), ("3", 3, ""), ("'no'", 1, "no\n")]
+)
+def test_the_quick_exit_keeps_the_status_the_output_and_the_atexit_handlers(
+    code: str, status: int, stderr: str
+) -> None:
+    program = (
+        "import atexit, sys\nfrom scanner.cli import exit_now\n"
+        "atexit.register(print, 'handler ran')\nsys.stdout.write('buffered')\n"
+        f"exit_now({code})"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "bufferedhandler ran\n", stderr)
