@@ -19,16 +19,17 @@ from scanner.engines.local import CHUNK
 from scanner.session import ModelSession
 
 
-def classifier_bound(
+def classifier_rates(
     model: Path, crops: np.ndarray, provider: str = "cpu", batch_size: int = 32
-) -> float:
-    """Crops per second on normalised `crops`: one session with its own threads scoring
-    batches of `batch_size`, or (CPU) a thread per core scoring batches of CHUNK."""
-    rates = [scoring_rate(ModelSession(model, provider), crops, batch_size, callers=1)]
+) -> dict[str, float]:
+    """Crops per second on normalised `crops`, each way: `one_session` with its own threads
+    scoring batches of `batch_size`, and (CPU) `per_core`, a thread per core scoring batches
+    of CHUNK. The bound is the larger."""
+    rates = {"one_session": scoring_rate(ModelSession(model, provider), crops, batch_size, 1)}
     if provider == "cpu":
         per_core = ModelSession(model, provider, threads=1)
-        rates.append(scoring_rate(per_core, crops, CHUNK, callers=available_cores()))
-    return max(rates)
+        rates["per_core"] = scoring_rate(per_core, crops, CHUNK, callers=available_cores())
+    return rates
 
 
 def scoring_rate(

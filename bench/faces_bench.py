@@ -43,7 +43,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the group-photo builder the tests use
 
-from bounds import classifier_bound  # noqa: E402
+from bounds import classifier_rates  # noqa: E402
 from faces_helpers import group_photo  # noqa: E402
 
 from scanner.decode import available_cores, decode  # noqa: E402
@@ -97,7 +97,8 @@ def stage_bounds(files: list[Path], model: Path) -> dict[str, float]:
         ]
         or [np.zeros((1, spec.input_size, spec.input_size, 3), np.uint8)]
     )
-    per_unit = classifier_bound(model, normalize(crops, spec))
+    rates = classifier_rates(model, normalize(crops, spec))
+    per_image = {way: round(rate * len(files) / units, 1) for way, rate in rates.items()}
     return {
         "decode_img_s": parallel_rate(lambda d: decode(d), datas),
         "decode_scaled_img_s": parallel_rate(lambda d: FacePhoto(d, faces.detect_size), datas),
@@ -107,7 +108,8 @@ def stage_bounds(files: list[Path], model: Path) -> dict[str, float]:
         "detect_img_s": parallel_rate(
             lambda i: photos[i].detect(detector, faces.min_face), list(range(len(photos)))
         ),
-        "classify_img_s": round(per_unit * len(files) / units, 1),
+        "classify_img_s": max(per_image.values()),
+        **{f"classify_{way}_img_s": rate for way, rate in per_image.items()},
         "faces_scored_per_image": round(units / len(files), 2),
     }
 

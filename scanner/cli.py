@@ -138,7 +138,10 @@ def scan(
     threshold: opts.Threshold = None,
     provider: opts.Provider = "auto",
     workers: opts.Workers = None,
-    batch_size: Annotated[int, typer.Option(help="Images per inference batch.")] = 32,
+    batch_size: Annotated[
+        int,
+        typer.Option(help="Images per inference batch (on the CPU each worker scores up to 8)."),
+    ] = 32,
     threads: opts.Threads = None,
     exclude: Annotated[
         list[str] | None,

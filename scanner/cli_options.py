@@ -26,7 +26,11 @@ Threshold = Annotated[
 Provider = Annotated[str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")]
 Workers = Annotated[int | None, typer.Option(help="Decode threads [default: cores].")]
 Threads = Annotated[
-    int | None, typer.Option(help="onnxruntime intra-op threads [default: its own].")
+    int | None,
+    typer.Option(
+        help="onnxruntime intra-op threads [default: 1 where the decode workers also score "
+        "(a scan on the CPU), else onnxruntime's own]."
+    ),
 ]
 MaxPixels = Annotated[
     int, typer.Option(help="Refuse images with more pixels (decompression bombs).")
