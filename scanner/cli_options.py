@@ -62,7 +62,7 @@ MinFace = Annotated[
     int | None,
     typer.Option(
         help="Faces smaller than this many pixels (the box's longer side) are listed, not "
-        "scored: too few pixels to judge [default: the model's, 40]."
+        "scored: too few pixels to judge [default: the model's; the shipped one's is 64]."
     ),
 ]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")]

@@ -3,6 +3,7 @@ on stdout (a table on a terminal, tab-separated lines when piped). Nothing here 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -208,8 +209,12 @@ def print_flagged(flagged: list[ScanResult]) -> None:
     rows.sort(key=lambda row: row[0], reverse=True)
     out = Console(highlight=False, soft_wrap=True)
     if not out.is_terminal:
-        for row in rows:
-            sys.stdout.write("\t".join(row) + "\n")
+        try:
+            for row in rows:
+                sys.stdout.write("\t".join(row) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped (`| head`): the exit status still stands
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     if rows:
         table = Table("score", "label", title=f"{len(rows)} flagged", title_justify="left")

@@ -78,6 +78,11 @@ class ScanOptions:
             problems.append(f"--threshold must be in 0..1 (got {self.threshold})")
         if self.format is not None and self.out is None:
             problems.append("--format needs --out")
+        if self.out is not None and str(self.out) == "-":  # surely not a file called "-"
+            problems.append(
+                "--out -: reports go to files (without --out the flagged files are listed on "
+                "stdout); write ./- for a file of that name"
+            )
         if self.thumbnails is not None and self.thumbnails not in THUMBNAILS:
             problems.append(f"--thumbnails must be {', '.join(THUMBNAILS)} (got {self.thumbnails})")
         elif self.thumbnails is not None and self.out is None:

@@ -224,16 +224,17 @@ needs_proc = pytest.mark.skipif(
 
 
 def scan_blocked_on_a_fifo(
-    tmp_path: Path, out: Path, workers: int
+    tmp_path: Path, out: Path, workers: int, fifo_first: bool = False
 ) -> tuple[subprocess.Popen[str], int]:
-    """A scan of 10 images followed by a named pipe, which blocks the scan until the test opens
-    its other end: the scan is provably still running when the signal is sent."""
+    """A scan of 10 images followed (or preceded) by a named pipe, which blocks the scan until
+    the test opens its other end: the scan is provably still running when the signal is sent."""
     for i in range(10):
         save_image(tmp_path / "pile" / f"{i:02}.png", (200, 0, 0))
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     model = build_red_model(tmp_path / "m.onnx")
-    command = [sys.executable, "-m", "scanner", str(tmp_path / "pile"), str(fifo)]
+    paths = [str(tmp_path / "pile"), str(fifo)]
+    command = [sys.executable, "-m", "scanner", *(paths[::-1] if fifo_first else paths)]
     options = ["--model", str(model), "--out", str(out), "--workers", str(workers)]
     proc = subprocess.Popen(
         [*command, *options, "--batch-size", "1"],
@@ -292,6 +293,34 @@ def test_a_signal_ends_the_scan_with_a_valid_report_marked_incomplete(
         assert (summary["state"], summary["complete"], summary["interrupted"]) == (
             state, False, True,
         )  # fmt: skip
+
+
+@needs_proc
+def test_a_scan_interrupted_before_its_first_image_does_not_say_the_folder_is_empty(
+    tmp_path: Path,
+) -> None:
+    proc, pipe = scan_blocked_on_a_fifo(tmp_path, tmp_path / "r.csv", workers=1, fifo_first=True)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    os.close(pipe)
+    assert proc.returncode == 130, stderr
+    assert "facescan interrupted: 0 files" in stderr and "no image found" not in stderr
+
+
+def test_a_reader_that_stops_early_leaves_the_exit_status_alone(
+    tmp_path: Path, red_model: Path
+) -> None:
+    for i in range(5):
+        save_image(tmp_path / "pile" / f"{i}.png", (250, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanner", str(tmp_path / "pile"), "--model", str(red_model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()  # `| head -0`: whatever the scan prints meets a closed pipe
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr  # flagged, as if the lines had been read
+    assert "internal error" not in stderr and "flagged" in stderr
 
 
 def blocked_signals(status: str) -> set[int]:
@@ -449,6 +478,7 @@ def test_ray_engine_without_ray_says_how_to_install_it(tmp_path: Path, red_model
     ("args", "message"),
     [
         (["--format", "xml", "--out", "r.csv"], "--format 'xml': choose from csv"),
+        (["--out", "-"], "--out -: reports go to files"),
         (["--batch-size", "0"], "--batch-size must be at least 1 (got 0)"),
         (["--workers", "0"], "--workers must be at least 1 (got 0)"),
         (["--threshold", "1.5"], "--threshold must be in 0..1"),
@@ -461,7 +491,7 @@ def test_bad_options_name_the_option(
     save_image(tmp_path / "a.png", (0, 0, 0))
     done = facescan("a.png", "--model", red_model, *args, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert not (tmp_path / "r.csv").exists()
+    assert not (tmp_path / "r.csv").exists() and not (tmp_path / "-").exists()
 
 
 def words(text: str) -> str:

@@ -26,8 +26,11 @@ def start(name: str, model: Path, **settings: object) -> LocalEngine:
     return engine
 
 
-def scoring_calls(engine: LocalEngine, folder: Path) -> list[tuple[str, int]]:
-    """(thread name, crops) of every inference call a scan of `folder` makes."""
+def scoring_calls(
+    engine: LocalEngine, folder: Path, batches: list[int] | None = None
+) -> list[tuple[str, int]]:
+    """(thread name, crops) of every inference call a scan of `folder` makes; the sizes of the
+    batches the engine hands back (rows reach the report a batch at a time) go to `batches`."""
     calls: list[tuple[str, int]] = []
     score = engine.score
 
@@ -36,7 +39,9 @@ def scoring_calls(engine: LocalEngine, folder: Path) -> list[tuple[str, int]]:
         return score(crops)
 
     engine.score = recorded  # type: ignore[method-assign]
-    items = [d for batch in engine.run(walk([str(folder)]), Prepare(SPEC)) for d in batch]
+    handed = list(engine.run(walk([str(folder)]), Prepare(SPEC)))
+    (batches if batches is not None else []).extend(map(len, handed))
+    items = [d for batch in handed for d in batch]
     assert len(items) == 20 and all(d.score is not None for d in items)
     return calls
 
@@ -54,9 +59,11 @@ def test_on_the_cpu_each_worker_scores_its_own_files_on_one_thread(
     engine = start("local", build_red_model(tmp_path / "m.onnx", SPEC))
     assert engine.scores_in_workers
     assert engine.session._session.get_session_options().intra_op_num_threads == 1
-    calls = scoring_calls(engine, photos)
+    batches: list[int] = []
+    calls = scoring_calls(engine, photos, batches)
     assert all(name.startswith("decode") for name, _ in calls)
     assert sorted(n for _, n in calls) == [4, 8, 8]  # a chunk of files is one batch
+    assert batches == [8, 8, 4]  # ...whose rows go out as soon as it is scored
 
 
 @pytest.mark.parametrize(
@@ -70,9 +77,10 @@ def test_otherwise_one_thread_scores_whole_batches(
     engine = start(name, build_red_model(tmp_path / "m.onnx", SPEC), batch_size=16, **settings)
     assert not engine.scores_in_workers
     assert engine.session._session.get_session_options().intra_op_num_threads == 0  # its own
-    calls = scoring_calls(engine, photos)
+    batches: list[int] = []
+    calls = scoring_calls(engine, photos, batches)
     assert not any(name.startswith("decode") for name, _ in calls)
-    assert [n for _, n in calls] == [16, 4]
+    assert [n for _, n in calls] == batches == [16, 4]
     engine.close()
 
 
