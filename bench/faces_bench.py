@@ -47,7 +47,7 @@ from bounds import classifier_rates  # noqa: E402
 from faces_helpers import group_photo  # noqa: E402
 
 from scanner.decode import available_cores, decode  # noqa: E402
-from scanner.faces import Face, FacePhoto, crop_scale, shared_detector  # noqa: E402
+from scanner.faces import Face, FacePhoto, shared_detector  # noqa: E402
 from scanner.preprocess import FaceCropSpec, fit_geometry, normalize  # noqa: E402
 from scanner.session import ModelSession, default_model_path  # noqa: E402
 
@@ -117,9 +117,7 @@ def stage_bounds(files: list[Path], model: Path) -> dict[str, float]:
 def decode_for_crops(data: bytes, found: list[Face], faces: FaceCropSpec) -> FacePhoto:
     """The decodes a scan of this photo makes: detection's, then the finest its crops need."""
     photo = FacePhoto(data, faces.detect_size)
-    scored = [face for face in found if face.size >= faces.min_face]
-    if scored:
-        photo.image_at(max(crop_scale(face, faces) for face in scored))
+    photo.decode_for([face for face in found if face.size >= faces.min_face], faces)
     return photo
 
 

@@ -331,12 +331,16 @@ class FacePhoto:
         return [face.scaled(sx, sy) for face in detector.detect(image, side)]
 
     def crops(self, faces: Sequence[Face], spec: FaceCropSpec) -> list[Image.Image]:
-        """`crop` of each face. The finest decode they need is made first, so one decode
-        serves them all: a photo with a small and a mid-sized face costs a full decode, not a
-        half-scale one and then a full one (12-MP JPEG: 69 ms and 117 ms)."""
+        """`crop` of each face, after `decode_for` them."""
+        self.decode_for(faces, spec)
+        return [self.crop(face, spec) for face in faces]
+
+    def decode_for(self, faces: Sequence[Face], spec: FaceCropSpec) -> None:
+        """Make the finest decode these faces' crops need, so that one decode serves them all:
+        a photo with a small and a mid-sized face costs a full decode, not a half-scale one and
+        then a full one (12-MP JPEG: 69 ms and 117 ms)."""
         if faces:
             self.image_at(max(crop_scale(face, spec) for face in faces))
-        return [self.crop(face, spec) for face in faces]
 
     def crop(self, face: Face, spec: FaceCropSpec) -> Image.Image:
         """face_crop of a full-size face, cut from a decode where its square is at least

@@ -66,7 +66,7 @@ class LocalEngine(Engine):
 
     def run(self, items: Iterable[WalkItem], prepare: Prepare) -> Iterator[list[Decoded]]:
         if self.scores_in_workers:  # a chunk comes back scored: its rows go out at once
-            yield from self.in_workers(items, lambda chunk: self.prepared(chunk, prepare, True))
+            yield from self.in_workers(items, lambda chunk: self.scored(chunk, prepare))
             return
         for batch in batched(self.decode(items, prepare), self.batch_size):
             yield score_items(batch, self.score, self.crops_per_unit)
@@ -77,12 +77,12 @@ class LocalEngine(Engine):
     def decode(self, items: Iterable[WalkItem], prepare: Prepare) -> Iterator[Decoded]:
         """The input stage alone, in walk order: `prepare` over the items in the worker pool
         (in this thread with one worker). Public for benchmarks of the input bound."""
-        for chunk in self.in_workers(items, lambda chunk: self.prepared(chunk, prepare, False)):
+        for chunk in self.in_workers(items, lambda chunk: [prepare(item) for item in chunk]):
             yield from chunk
 
-    def prepared(self, chunk: list[WalkItem], prepare: Prepare, score: bool) -> list[Decoded]:
-        decoded = [prepare(item) for item in chunk]
-        return score_items(decoded, self.score, self.crops_per_unit) if score else decoded
+    def scored(self, chunk: list[WalkItem], prepare: Prepare) -> list[Decoded]:
+        """A worker's task on the CPU: its files prepared, then scored in one batch."""
+        return score_items([prepare(item) for item in chunk], self.score, self.crops_per_unit)
 
     def in_workers(self, items: Iterable[WalkItem], task: Task) -> Iterator[list[Decoded]]:
         """`task` over chunks of the items in the worker pool (in this thread with one worker),
