@@ -66,7 +66,7 @@ def scan_command(options: ScanOptions) -> int:
         if options.thumbnails is not None and chosen.name != "html":
             raise UsageError("--thumbnails is for an HTML report (--out REPORT.html)")
     baseline = load_baseline(options)  # and so does a bad baseline
-    with closing(options.open_scanner()) as scanner:
+    with closing(open_scanner(options)) as scanner:
         model = console.model_info(scanner)
         report = open_output(options, model)
         positive = scanner.info.positive_label
@@ -75,6 +75,47 @@ def scan_command(options: ScanOptions) -> int:
         scan_into(scanner, options, report, tally, model, review)
     updated = save_baseline(options, review, tally.state)
     return finish(options, tally, model, updated)
+
+
+def open_scanner(options: ScanOptions) -> Scanner:
+    """The options' Scanner. A scan stopped while it loads (Ctrl-C, SIGTERM or a crash, in what
+    takes seconds with CUDA or Ray) still writes its --out report, empty and marked incomplete:
+    an earlier run's report left there would pass for this one's. A setting refused while
+    loading (a missing model, a bad trust list) is exit 2 with its message and no report."""
+    try:
+        return options.open_scanner()
+    except FacescanError:
+        raise
+    except BaseException as stop:
+        state = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        if not isinstance(stop, KeyboardInterrupt):
+            state = "failed"
+        leave_empty_report(options, state)
+        raise
+
+
+def leave_empty_report(options: ScanOptions, state: str) -> None:
+    """The --out report of a scan that ended (`state`) before its model was loaded: no rows,
+    and of the model only what the options name (labels: the metadata's defaults)."""
+    from scanner.metadata import ModelInfo
+    from scanner.session import resolve_model
+
+    tally = console.Tally(ModelInfo.labels[1], keep_flagged=False)
+    tally.finish(state)
+    try:
+        model = {
+            "model": str(resolve_model(options.model, options.precision)),
+            "provider": options.provider,
+            "threshold": options.threshold,
+            "labels": list(ModelInfo.labels),
+            "preprocess": None,
+        }
+        report = open_output(options, model)
+        if report is not None:
+            close_report(report, tally.summary(model), failing=True)
+            console.warn(f"{state} while the model loaded: {options.out} holds no result")
+    except Exception:  # noqa: BLE001 (best effort while stopping: the stop is what is reported)
+        pass
 
 
 def open_output(options: ScanOptions, model: dict[str, Any]) -> Report | None:

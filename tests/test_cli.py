@@ -11,14 +11,17 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from commands import facescan, read_report
+from commands import facescan, read_report, run_in_process
 from conftest import build_red_model, save_image
 from images import bad_files, good_files, png_bomb, png_bytes, write_all
 from PIL import Image
 
+from scanner.errors import Terminated
+from scanner.options import ScanOptions
 from scanner.reports.base import unescape_path
 
 ODD_NAMES = [
@@ -305,6 +308,54 @@ def test_a_scan_interrupted_before_its_first_image_does_not_say_the_folder_is_em
     os.close(pipe)
     assert proc.returncode == 130, stderr
     assert "facescan interrupted: 0 files" in stderr and "no image found" not in stderr
+
+
+STOPS = {  # what ends a scan while its model loads: exception, exit status, report state
+    "ctrl-c": (KeyboardInterrupt, 130, "interrupted"),
+    "sigterm": (Terminated, 143, "terminated"),
+    "crash": (RuntimeError, 2, "failed"),
+}
+
+
+@pytest.mark.parametrize("stop", STOPS)
+@pytest.mark.parametrize("ext", ["json", "html", "xml", "sarif", "csv"])
+def test_a_scan_stopped_while_its_model_loads_replaces_the_old_report_with_an_empty_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str, stop: str
+) -> None:
+    # CUDA or Ray take seconds to start: a CI job cancelled then must not leave an earlier
+    # run's report in place, read as this run's.
+    error, code, state = STOPS[stop]
+
+    def loading(self: ScanOptions) -> None:
+        raise error("stopped while loading")
+
+    monkeypatch.setattr(ScanOptions, "open_scanner", loading)
+    save_image(tmp_path / "pile" / "a.png", (250, 0, 0))
+    out = tmp_path / f"r.{ext}"
+    out.write_text("an earlier run's report")
+    assert run_in_process(tmp_path / "pile", out=out) == code
+    text = out.read_text(encoding="utf-8")
+    assert "earlier run" not in text and not list(tmp_path.glob(".r.*.tmp"))
+    if ext == "json":
+        document = json.loads(text)
+        assert document["results"] == [] and document["summary"]["files"] == 0
+        assert (document["summary"]["state"], document["summary"]["complete"]) == (state, False)
+    elif ext == "html":
+        assert f"{state} (partial report)" in text
+    elif ext == "xml":
+        assert ET.fromstring(text).find(".//property[@name='state']").get("value") == state
+    elif ext == "sarif":
+        (sarif_run,) = json.loads(text)["runs"]
+        assert sarif_run["results"] == [] and not sarif_run["invocations"][0]["executionSuccessful"]
+    else:
+        assert read_report(out) == [] and text.startswith("path,status,label")
+
+
+def test_a_model_refused_while_loading_writes_no_report(tmp_path: Path) -> None:
+    save_image(tmp_path / "pile" / "a.png", (250, 0, 0))
+    out = tmp_path / "r.json"
+    assert run_in_process(tmp_path / "pile", out=out, model=tmp_path / "none.onnx") == 2
+    assert not out.exists()  # a setting to fix, said on stderr: no scan ran
 
 
 def test_a_reader_that_stops_early_leaves_the_exit_status_alone(

@@ -137,7 +137,7 @@ def render(
     page = resources.files(__package__).joinpath("html_report.html").read_text("utf-8")
     parts = {
         "SUMMARY": _summary_table(summary, notes),
-        "HISTOGRAM": _histogram_svg(histogram, float(summary["threshold"])),
+        "HISTOGRAM": _histogram_svg(histogram, summary["threshold"]),
         "DATA": script_json(data),
     }
     for key, value in parts.items():
@@ -153,7 +153,7 @@ def _summary_table(summary: dict[str, Any], notes: list[tuple[str, object]]) -> 
         ("real", summary["real"]),
         ("errors", summary["errors"]),
         ("model", summary["model"]),
-        ("threshold", f"{float(summary['threshold']):.3f}"),
+        ("threshold", _threshold_text(summary["threshold"])),
         ("provider", summary["provider"]),
         ("time", f"{summary['seconds']:.1f} s"),
         ("written", time.strftime("%Y-%m-%d %H:%M:%S %Z")),
@@ -166,12 +166,17 @@ def _summary_table(summary: dict[str, Any], notes: list[tuple[str, object]]) -> 
     return f'<table class="summary">{cells}</table>'
 
 
+def _threshold_text(threshold: float | None) -> str:
+    """None: the scan stopped before its model loaded (scanner.command.leave_empty_report)."""
+    return "unknown: the model did not load" if threshold is None else f"{float(threshold):.3f}"
+
+
 # The histogram's drawing area inside its viewBox: room above for the threshold's label and the
 # counts, on the left for the y-axis name, below for the ticks and the x-axis name.
 _LEFT, _TOP, _WIDTH, _HEIGHT = 30, 30, 560, 120
 
 
-def _histogram_svg(histogram: list[int], threshold: float) -> str:
+def _histogram_svg(histogram: list[int], threshold: float | None) -> str:
     """Bars of the score distribution (all scored files), each with its count written above it
     (a bar of one file is too short to see), the threshold as a labelled line, named axes."""
     bar, peak = _WIDTH / len(histogram), max(histogram) or 1
@@ -202,13 +207,14 @@ def _histogram_svg(histogram: list[int], threshold: float) -> str:
         f'transform="rotate(-90 10 {_TOP + _HEIGHT / 2})">files</text>'
         f'<line class="axis" x1="{_LEFT}" x2="{_LEFT + _WIDTH}" y1="{base}" y2="{base}"/>'
     )
-    x = _LEFT + threshold * _WIDTH
-    anchor, shift = ("end", -4) if threshold > 0.5 else ("start", 4)
-    parts.append(
-        f'<line class="threshold" x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{base}"/>'
-        f'<text class="threshold" x="{x + shift:.1f}" y="10" text-anchor="{anchor}">'
-        f"threshold {threshold:.3f}</text>"
-    )
+    if threshold is not None:
+        x = _LEFT + threshold * _WIDTH
+        anchor, shift = ("end", -4) if threshold > 0.5 else ("start", 4)
+        parts.append(
+            f'<line class="threshold" x1="{x:.1f}" x2="{x:.1f}" y1="2" y2="{base}"/>'
+            f'<text class="threshold" x="{x + shift:.1f}" y="10" text-anchor="{anchor}">'
+            f"threshold {threshold:.3f}</text>"
+        )
     return (
         f'<svg class="histogram" viewBox="0 0 {_LEFT + _WIDTH + 10} {base + 34}" role="img" '
         f'aria-label="score histogram">{"".join(parts)}</svg>'
