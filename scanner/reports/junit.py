@@ -112,8 +112,10 @@ class JunitReport:
         self._out.commit()
 
     def _properties(self, summary: dict[str, Any]) -> str:
-        """The run's settings and whether it completed, as suite properties."""
-        values = {k: summary[k] for k in ("model", "provider", "threshold", "state")}
+        """The run's settings and whether it completed, as suite properties (a threshold is
+        unknown, None, when the scan stopped before its model loaded: no property then)."""
+        names = ("model", "provider", "threshold", "state")
+        values = {k: summary[k] for k in names if summary[k] is not None}
         lines = "".join(
             f"      <property name={quoted(k)} value={attr(str(v))}/>\n" for k, v in values.items()
         )
