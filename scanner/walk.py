@@ -11,7 +11,11 @@ Rules (fd/ripgrep style, documented in the README):
 - Symbolic links inside the tree are skipped silently unless `follow_symlinks`; then each real
   folder is entered once, by the first path in walk order (a loop or a second link to it is not
   re-entered; this remembers one (device, inode) pair per folder), and a broken link is an error.
-  Paths named on the command line are always followed; a root inside an earlier root is skipped.
+  Paths named on the command line are always followed.
+- Every file is yielded once, whatever the roots overlap: a folder root inside an earlier one is
+  skipped, a later folder root does not re-enter an earlier one, and a file named on the command
+  line comes once, first where the walk order meets it (as a root or inside a folder). This
+  remembers one (device, inode) pair per root.
 - Anything that cannot be listed or read is yielded as a `WalkError`, and the walk goes on.
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -100,29 +105,90 @@ def walk(
     return items if shard is None else shard.select(items)
 
 
+@dataclass
+class Overlaps:
+    """What keeps overlapping roots from yielding a file twice: the folder roots walked so far
+    (real paths, and (device, inode) pairs) and the files named as roots."""
+
+    walked: list[str]
+    walked_keys: set[tuple[int, int]]
+    named: set[tuple[int, int]]  # every file root
+    met: set[tuple[int, int]]  # the file roots yielded so far, as roots or inside a folder
+
+    @classmethod
+    def of(cls, roots: list[str]) -> Overlaps:
+        named = {key for root in roots if (key := _file_key(root)) is not None}
+        return cls([], set(), named, set())
+
+    def first_meeting(self, key: tuple[int, int]) -> bool:
+        """False when this named file was yielded before."""
+        if key in self.met:
+            return False
+        self.met.add(key)
+        return True
+
+    def walked_root(self, entry: os.DirEntry[str]) -> bool:
+        """A folder met inside a root that is an earlier root (walked already)."""
+        return bool(self.walked_keys) and _entry_key(entry) in self.walked_keys
+
+    def named_and_met(self, entry: os.DirEntry[str]) -> bool:
+        """A file met inside a root that is also a file root, and was yielded already."""
+        if not self.named or (key := _entry_key(entry)) not in self.named:
+            return False
+        return not self.first_meeting(key)
+
+
 def _walk(
     roots: Iterable[str], exclude: Iterable[str], follow_symlinks: bool
 ) -> Iterator[WalkItem]:
-    patterns = tuple(exclude)
-    walked: list[str] = []  # real paths of the folder roots walked so far
+    patterns, roots = tuple(exclude), list(roots)  # command-line paths: a short list
+    overlaps = Overlaps.of(roots)
     entered: set[tuple[int, int]] | None = set() if follow_symlinks else None
     for root in roots:
         if os.path.isdir(root):
             real = os.path.realpath(root)
-            if any(os.path.commonpath([real, done]) == done for done in walked):
+            if any(os.path.commonpath([real, done]) == done for done in overlaps.walked):
                 continue  # already walked as part of an earlier root
-            walked.append(real)
-            yield from _walk_folder(root, patterns, follow_symlinks, entered)
-        elif os.path.exists(root):
-            yield WalkFile(root)
+            key = _path_key(root)
+            yield from _walk_folder(root, patterns, follow_symlinks, entered, overlaps)
+            overlaps.walked.append(real)
+            if key is not None:
+                overlaps.walked_keys.add(key)
+        elif (key := _file_key(root)) is not None:
+            if overlaps.first_meeting(key):
+                yield WalkFile(root)
         elif os.path.islink(root):
             yield WalkError(root, link_problem(root))
         else:
             yield WalkError(root, "no such file or folder")
 
 
+def _key(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _path_key(path: str) -> tuple[int, int] | None:
+    try:
+        return _key(os.stat(path))
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
+
+
+def _file_key(path: str) -> tuple[int, int] | None:
+    """(device, inode) of what `path` names if it exists and is not a folder."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return None if stat.S_ISDIR(st.st_mode) else _key(st)
+
+
 def _walk_folder(
-    root: str, patterns: tuple[str, ...], follow: bool, entered: set[tuple[int, int]] | None
+    root: str,
+    patterns: tuple[str, ...],
+    follow: bool,
+    entered: set[tuple[int, int]] | None,
+    overlaps: Overlaps,
 ) -> Iterator[WalkItem]:
     # A stack of sorted listings; each level is dropped as soon as it is consumed.
     stack: list[Iterator[os.DirEntry[str]]] = []
@@ -143,16 +209,27 @@ def _walk_folder(
                 continue
         item = _classify(entry, follow)
         if item == "dir":
+            if overlaps.walked_root(entry):
+                continue
             sub = _list(entry.path, entered)
             if isinstance(sub, WalkError):
                 yield sub
             elif sub is not None:
                 stack.append(sub)
         elif item == "file":
-            if is_image_name(entry.name):
+            if is_image_name(entry.name) and not overlaps.named_and_met(entry):
                 yield WalkFile(entry.path)
         elif isinstance(item, WalkError):
             yield item
+
+
+def _entry_key(entry: os.DirEntry[str]) -> tuple[int, int] | None:
+    """(device, inode) of what a directory entry names (links followed), None if it vanished:
+    a stat only where an overlap is possible (roots that overlap, or files named as roots)."""
+    try:
+        return _key(entry.stat())
+    except OSError:
+        return None
 
 
 def link_problem(path: str) -> str:

@@ -93,6 +93,38 @@ def test_overlapping_roots_list_each_file_once(tmp_path: Path) -> None:
     assert sorted(found) == sorted({str(tmp_path / "a/x.jpg"), str(tmp_path / "a/b/y.jpg")})
 
 
+@pytest.mark.parametrize(
+    ("roots", "wanted"),
+    [
+        (["a/b", "a"], "xyz"),  # a later root holding an earlier one
+        (["a", "a/b"], "xyz"),
+        (["a/b/y.jpg", "a"], "xyz"),  # a file named, then its folder
+        (["a", "a/b/y.jpg", "a/b/y.jpg"], "xyz"),
+        (["a/x.jpg", "a/x.jpg", "a/b/y.jpg", "a/b"], "xyz"),
+        (["link", "a"], "xyz"),  # a link to a/b named first
+        (["a/b/y.jpg", "hard.jpg", "a/b"], "yz"),  # one file by two names
+    ],
+)
+def test_every_file_is_listed_once_however_the_roots_overlap(
+    tmp_path: Path, roots: list[str], wanted: str
+) -> None:
+    touch(tmp_path, "a/x.jpg", "a/b/y.jpg", "a/b/c/z.jpg")
+    (tmp_path / "link").symlink_to(tmp_path / "a" / "b")
+    os.link(tmp_path / "a/b/y.jpg", tmp_path / "hard.jpg")
+    found = files(walk([str(tmp_path / root) for root in roots]))
+    inodes = [os.stat(path).st_ino for path in found]
+    names = {"x": "a/x.jpg", "y": "a/b/y.jpg", "z": "a/b/c/z.jpg"}
+    assert sorted(inodes) == sorted(os.stat(tmp_path / names[n]).st_ino for n in wanted), found
+    assert found[0].startswith(str(tmp_path / roots[0]))  # in the order the roots are named
+
+
+def test_a_file_named_and_excluded_from_its_folder_is_listed_once(tmp_path: Path) -> None:
+    touch(tmp_path, "a/x.jpg", "a/skip.jpg")
+    named = str(tmp_path / "a" / "skip.jpg")
+    found = files(walk([str(tmp_path / "a"), named], exclude=["skip.*"]))
+    assert found == [str(tmp_path / "a" / "x.jpg"), named]
+
+
 def test_folder_vanishing_mid_walk_is_an_error_and_the_walk_goes_on(tmp_path: Path) -> None:
     touch(tmp_path, "a/1.jpg", "b/2.jpg", "c/3.jpg")
     items = walk([str(tmp_path)])
