@@ -55,18 +55,9 @@ def guarded(command: Callable[[], int], debug: bool) -> int:
 
 def scan_command(options: ScanOptions) -> int:
     options.check()  # light: a usage error answers before numpy and onnxruntime load
-    load_threaded_libraries()  # before the imports below load numpy
-
-    from scanner.decode import silence_pillow_warnings
-    from scanner.reports import format_for
-
-    silence_pillow_warnings()
-    if options.out is not None:
-        chosen = format_for(options.out, options.format)  # a bad name fails before the model loads
-        if options.thumbnails is not None and chosen.name != "html":
-            raise UsageError("--thumbnails is for an HTML report (--out REPORT.html)")
-    baseline = load_baseline(options)  # and so does a bad baseline
-    with closing(open_scanner(options)) as scanner:
+    with empty_report_if_stopped(options):
+        baseline, scanner = set_up(options)
+    with closing(scanner):
         model = console.model_info(scanner)
         report = open_output(options, model)
         positive = scanner.info.positive_label
@@ -77,13 +68,29 @@ def scan_command(options: ScanOptions) -> int:
     return finish(options, tally, model, updated)
 
 
-def open_scanner(options: ScanOptions) -> Scanner:
-    """The options' Scanner. A scan stopped while it loads (Ctrl-C, SIGTERM or a crash, in what
-    takes seconds with CUDA or Ray) still writes its --out report, empty and marked incomplete:
-    an earlier run's report left there would pass for this one's. A setting refused while
-    loading (a missing model, a bad trust list) is exit 2 with its message and no report."""
+def set_up(options: ScanOptions) -> tuple[Baseline | None, Scanner]:
+    """The baseline and the loaded Scanner, each setting checked before the model loads."""
+    load_threaded_libraries()  # before the imports below load numpy
+
+    from scanner.decode import silence_pillow_warnings
+    from scanner.reports import format_for
+
+    silence_pillow_warnings()
+    if options.out is not None:
+        chosen = format_for(options.out, options.format)  # a bad name fails before the model loads
+        if options.thumbnails is not None and chosen.name != "html":
+            raise UsageError("--thumbnails is for an HTML report (--out REPORT.html)")
+    return load_baseline(options), options.open_scanner()  # a bad baseline fails first too
+
+
+@contextmanager
+def empty_report_if_stopped(options: ScanOptions) -> Iterator[None]:
+    """A scan stopped while it sets up (Ctrl-C, SIGTERM or a crash, while the libraries and the
+    model load: seconds with CUDA or Ray) still writes its --out report, empty and marked
+    incomplete: an earlier run's report left there would pass for this one's. A setting refused
+    (a missing model, a bad trust list) is exit 2 with its message and no report."""
     try:
-        return options.open_scanner()
+        yield
     except FacescanError:
         raise
     except BaseException as stop:
@@ -95,7 +102,7 @@ def open_scanner(options: ScanOptions) -> Scanner:
 
 
 def leave_empty_report(options: ScanOptions, state: str) -> None:
-    """The --out report of a scan that ended (`state`) before its model was loaded: no rows,
+    """The --out report of a scan that ended (`state`) before its model loaded: no rows,
     and of the model only what the options name (labels: the metadata's defaults)."""
     from scanner.metadata import ModelInfo
     from scanner.session import resolve_model
@@ -113,7 +120,7 @@ def leave_empty_report(options: ScanOptions, state: str) -> None:
         report = open_output(options, model)
         if report is not None:
             close_report(report, tally.summary(model), failing=True)
-            console.warn(f"{state} while the model loaded: {options.out} holds no result")
+            console.warn(f"{state} while the scan set up: {options.out} holds no result")
     except Exception:  # noqa: BLE001 (best effort while stopping: the stop is what is reported)
         pass
 

@@ -20,6 +20,7 @@ from conftest import build_red_model, save_image
 from images import bad_files, good_files, png_bomb, png_bytes, write_all
 from PIL import Image
 
+from scanner import command as scan_command_module
 from scanner.errors import Terminated
 from scanner.options import ScanOptions
 from scanner.reports.base import unescape_path
@@ -319,17 +320,21 @@ STOPS = {  # what ends a scan while its model loads: exception, exit status, rep
 
 @pytest.mark.parametrize("stop", STOPS)
 @pytest.mark.parametrize("ext", ["json", "html", "xml", "sarif", "csv"])
-def test_a_scan_stopped_while_its_model_loads_replaces_the_old_report_with_an_empty_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str, stop: str
+@pytest.mark.parametrize("loading", ["libraries", "model"])
+def test_a_scan_stopped_while_it_sets_up_replaces_the_old_report_with_an_empty_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str, stop: str, loading: str
 ) -> None:
     # CUDA or Ray take seconds to start: a CI job cancelled then must not leave an earlier
     # run's report in place, read as this run's.
     error, code, state = STOPS[stop]
 
-    def loading(self: ScanOptions) -> None:
-        raise error("stopped while loading")
+    def stopped(*args: object) -> None:
+        raise error(f"stopped while loading the {loading}")
 
-    monkeypatch.setattr(ScanOptions, "open_scanner", loading)
+    if loading == "model":
+        monkeypatch.setattr(ScanOptions, "open_scanner", stopped)
+    else:
+        monkeypatch.setattr(scan_command_module, "load_threaded_libraries", stopped)
     save_image(tmp_path / "pile" / "a.png", (250, 0, 0))
     out = tmp_path / f"r.{ext}"
     out.write_text("an earlier run's report")
