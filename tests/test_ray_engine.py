@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from conftest import build_red_model, save_image
 from images import bad_files, write_all
 
 from scanner import Scanner, ScanResult, engines
+from scanner.errors import Terminated
 from scanner.preprocess import PreprocessSpec
 from scanner.walk import Shard
 
@@ -156,3 +158,30 @@ def test_bad_engine_options_exit_2(
     save_image(tmp_path / "a.png", (0, 0, 0))
     done = facescan(tmp_path / "a.png", "--model", red_model, *args, cwd=tmp_path)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_starting_ray_keeps_the_scans_sigterm_handler() -> None:
+    # ray.init sets a SIGTERM handler that calls sys.exit(15): a CI job's SIGTERM then exited
+    # 15 with a report marked failed. `sigterm_handler_kept` puts facescan's back, and hands it
+    # a SIGTERM that comes while Ray starts. Runs without Ray: what ray.init does is mimicked.
+    from scanner.engines.ray import sigterm_handler_kept
+
+    def facescans(signum: int, frame: object) -> None:
+        raise Terminated
+
+    def rays(signum: int, frame: object) -> None:
+        sys.exit(signum)
+
+    before = signal.signal(signal.SIGTERM, facescans)
+    try:
+        with sigterm_handler_kept():
+            signal.signal(signal.SIGTERM, rays)  # ray.init's first step
+        assert signal.getsignal(signal.SIGTERM) is facescans
+        with pytest.raises(Terminated), sigterm_handler_kept():
+            signal.signal(signal.SIGTERM, rays)
+            signal.raise_signal(signal.SIGTERM)  # this thread: handled before the next line
+        assert signal.getsignal(signal.SIGTERM) is facescans
+        with pytest.raises(SystemExit), sigterm_handler_kept():
+            sys.exit(3)  # any other exit goes on as it is
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -172,15 +174,15 @@ def ray_session(address: str | None, local_cpus: int, progress: bool) -> Iterato
     if not ray.is_initialized():
         # Decode tasks and actors each reserve a CPU: a local Ray gets one more logical CPU than
         # the actors take (the cores interleave decoding and inference), or nothing could decode.
-        if address:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-        else:
-            ray.init(
-                num_cpus=local_cpus,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
+        settings: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+        if not address:
+            settings.update(num_cpus=local_cpus, include_dashboard=False)
+        try:
+            with sigterm_handler_kept():
+                ray.init(address=address, **settings)
+        except BaseException:
+            ray.shutdown()  # stopped while starting: the processes it started go too
+            raise
         started = True
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
@@ -190,6 +192,27 @@ def ray_session(address: str | None, local_cpus: int, progress: bool) -> Iterato
     finally:
         if started:
             ray.shutdown()
+
+
+@contextmanager
+def sigterm_handler_kept() -> Iterator[None]:
+    """The SIGTERM handler of the main thread as it was before the block. ray.init sets its own
+    (sys.exit(15): a scan stopped by a CI job would exit 15 with a report marked failed, not 143
+    and terminated) and Ray's core adds one that prints a stack dump. A SIGTERM that comes while
+    Ray starts goes to the old handler too (facescan's raises Terminated)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers, and ray.init does not try then
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    except SystemExit as e:
+        if e.code == signal.SIGTERM and callable(previous):
+            previous(signal.SIGTERM, None)
+        raise
+    finally:
+        if previous is not None:  # None: set outside Python, cannot be put back
+            signal.signal(signal.SIGTERM, previous)
 
 
 def quiet_ray() -> None:
