@@ -62,7 +62,10 @@ MinFace = Annotated[
     int | None,
     typer.Option(
         help="Faces smaller than this many pixels (the box's longer side) are listed, not "
-        "scored: too few pixels to judge [default: the model's; the shipped one's is 64]."
+        "scored: too few pixels to judge. It also sets the resolution detection runs at (such "
+        "a face is about 32 px there): a face far smaller may not be found at all, and a "
+        "scored face's box, so its score, can move a little with it "
+        "[default: the model's; the shipped one's is 64]."
     ),
 ]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")]

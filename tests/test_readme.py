@@ -111,3 +111,16 @@ def test_shell_command_runs(sandbox: Path, line: str) -> None:
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: something was flagged
     for failure in ("Traceback", "internal error", "no such file", "not found"):
         assert failure not in done.stderr, done.stderr
+
+
+def test_the_options_table_lists_every_scan_option() -> None:
+    # A new user looked for --thumbnails there and did not find it.
+    import typer
+
+    from scanner.cli import app
+
+    scan = typer.main.get_command(app).commands["scan"]  # type: ignore[attr-defined]
+    options = {name for param in scan.params for name in param.opts if name.startswith("--")}
+    rows = re.findall(r"^\| `([^`]+)`", README.read_text("utf-8"), re.M)
+    listed = {name for row in rows for name in re.findall(r"--[a-z0-9-]+", row)}
+    assert options - {"--help"} <= listed, sorted(options - listed)
