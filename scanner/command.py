@@ -244,9 +244,9 @@ def finish(
         console.print_summary(tally, summary, options.out)
         if updated is not None:
             console.print_baseline_update(options.baseline, updated)
-        if tally.files == 0 and tally.state == "complete":
-            where = options.paths or [f"the list {options.files_from}"]
-            console.warn(f"no image found in {', '.join(where)}")
+    if tally.files == 0 and tally.state == "complete":  # even with -q: a mistyped folder passes
+        where = options.paths or [f"the list {options.files_from}"]
+        console.warn(f"no image found in {', '.join(where)}")
     if options.out is None:
         console.print_flagged(tally.flagged)
     if tally.state == "terminated":
