@@ -129,7 +129,8 @@ def open_session(path: Path, provider: str = "auto", threads: int | None = None)
     except ProviderError:
         raise
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/... types
-        raise InvalidModelError(f"cannot load model {path}: {e}") from None
+        what = "not an ONNX model file" if "INVALID_PROTOBUF" in str(e) else "onnxruntime says"
+        raise InvalidModelError(f"cannot load model {path}: {what}: {e}") from None
     if provider == "cuda" and session.get_providers()[0] != CUDA:
         # onnxruntime falls back to CPU when CUDA libraries fail to load; we refuse to.
         raise ProviderError("CUDA provider failed to initialise (see onnxruntime's log above)")
