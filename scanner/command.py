@@ -93,11 +93,14 @@ def empty_report_if_stopped(options: ScanOptions) -> Iterator[None]:
         yield
     except FacescanError:
         raise
-    except BaseException as stop:
-        state = "terminated" if isinstance(stop, Terminated) else "interrupted"
-        if not isinstance(stop, KeyboardInterrupt):
-            state = "failed"
-        leave_empty_report(options, state)
+    except Terminated:
+        leave_empty_report(options, "terminated")
+        raise
+    except KeyboardInterrupt:
+        leave_empty_report(options, "interrupted")
+        raise
+    except BaseException:
+        leave_empty_report(options, "failed")
         raise
 
 
