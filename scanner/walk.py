@@ -132,7 +132,8 @@ class Overlaps:
         return bool(self.walked_keys) and _entry_key(entry) in self.walked_keys
 
     def named_and_met(self, entry: os.DirEntry[str]) -> bool:
-        """A file met inside a root that is also a file root, and was yielded already."""
+        """A file met inside a folder root that is also named as a root, and was yielded
+        already (as that root, or inside another folder)."""
         if not self.named or (key := _entry_key(entry)) not in self.named:
             return False
         return not self.first_meeting(key)
@@ -145,17 +146,16 @@ def _walk(
     overlaps = Overlaps.of(roots)
     entered: set[tuple[int, int]] | None = set() if follow_symlinks else None
     for root in roots:
-        if os.path.isdir(root):
+        st = _stat(root)
+        if st is not None and stat.S_ISDIR(st.st_mode):
             real = os.path.realpath(root)
             if any(os.path.commonpath([real, done]) == done for done in overlaps.walked):
                 continue  # already walked as part of an earlier root
-            key = _path_key(root)
             yield from _walk_folder(root, patterns, follow_symlinks, entered, overlaps)
             overlaps.walked.append(real)
-            if key is not None:
-                overlaps.walked_keys.add(key)
-        elif (key := _file_key(root)) is not None:
-            if overlaps.first_meeting(key):
+            overlaps.walked_keys.add(_key(st))
+        elif st is not None:
+            if overlaps.first_meeting(_key(st)):
                 yield WalkFile(root)
         elif os.path.islink(root):
             yield WalkError(root, link_problem(root))
@@ -167,20 +167,18 @@ def _key(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _path_key(path: str) -> tuple[int, int] | None:
+def _stat(path: str) -> os.stat_result | None:
+    """What `path` names (links followed), None if nothing does."""
     try:
-        return _key(os.stat(path))
+        return os.stat(path)
     except (OSError, ValueError):  # ValueError: a NUL in the name
         return None
 
 
 def _file_key(path: str) -> tuple[int, int] | None:
     """(device, inode) of what `path` names if it exists and is not a folder."""
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return None if stat.S_ISDIR(st.st_mode) else _key(st)
+    st = _stat(path)
+    return None if st is None or stat.S_ISDIR(st.st_mode) else _key(st)
 
 
 def _walk_folder(
