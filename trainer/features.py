@@ -32,6 +32,7 @@ from scanner.preprocess import PreprocessSpec, normalize
 from scanner.work import Prepare
 from trainer import data
 from trainer.config import TrainerError
+from trainer.encoder import WIDTH as ENCODER_WIDTH
 from trainer.encoder import Encoder
 
 CHUNK = 128  # images per cache file: an interrupted extraction loses at most this many
@@ -95,17 +96,17 @@ def cache_dir() -> Path:
     return Path(env) if env else Path("runs") / "features"
 
 
-def fingerprint(spec: PreprocessSpec, encoder_sha256: str) -> str:
-    text = json.dumps({"spec": spec.to_dict(), "encoder": encoder_sha256}, sort_keys=True)
+def fingerprint(spec: PreprocessSpec, encoder_identity: str) -> str:
+    text = json.dumps({"spec": spec.to_dict(), "encoder": encoder_identity}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class FeatureCache:
     """Features by (file sha256, view), loaded from and appended to chunk files."""
 
-    def __init__(self, spec: PreprocessSpec, encoder: Encoder, encoder_sha256: str) -> None:
+    def __init__(self, spec: PreprocessSpec, encoder: Encoder, encoder_identity: str) -> None:
         self.spec, self.encoder = spec, encoder
-        self.root = cache_dir() / fingerprint(spec, encoder_sha256)
+        self.root = cache_dir() / fingerprint(spec, encoder_identity)
         self._known: dict[str, dict[str, np.ndarray]] = {}
 
     def features(self, samples: Sequence[data.Sample], view: str, log: bool = True) -> Features:
@@ -120,8 +121,9 @@ class FeatureCache:
                 done = min(start + CHUNK, len(missing))
                 print(f"features {view}: {done}/{len(missing)} computed", flush=True)
         units = [known[k] for k in keys]
-        starts = np.concatenate([[0], np.cumsum([len(u) for u in units])])
-        return Features(np.concatenate(units).astype(np.float32), starts)
+        starts = np.concatenate([[0], np.cumsum([len(u) for u in units])]).astype(np.int64)
+        rows = np.concatenate(units) if units else np.zeros((0, ENCODER_WIDTH))
+        return Features(rows.astype(np.float32), starts)
 
     def _compute(self, chunk: list[tuple[data.Sample, str]], view: str) -> dict[str, np.ndarray]:
         prepare, transform = Prepare(self.spec), VIEWS[view]

@@ -108,7 +108,8 @@ def fit_head(x: np.ndarray, y: np.ndarray, l2: float) -> LinearHead:
 
 def train_view(sample: data.Sample) -> str:
     """The view a train image is seen in: drawn once per file, the same in every run."""
-    return "small" if random.Random(f"view:{sample.rel}").random() < SHRUNK_SHARE else "native"
+    draw = random.Random(f"view:{sample.rel}").random()
+    return "native" if draw < 1 - SHRUNK_SHARE else "small"
 
 
 @dataclass
@@ -211,8 +212,7 @@ def fit(
 
 
 def open_cache(spec: PreprocessSpec) -> FeatureCache:
-    path = encoder.require_encoder()
-    return FeatureCache(spec, encoder.Encoder(path), encoder.sha256_of(path))
+    return FeatureCache(spec, encoder.Encoder(encoder.require_encoder()), encoder.IDENTITY)
 
 
 def train(data_dir: Path, out: Path, force: bool = False) -> dict[str, Any]:

@@ -1,11 +1,9 @@
 """`facescan-train export` of a probe run: the encoder and its head as one ONNX graph.
 
-The encoder's graph is taken as it is (int8 weights, opset 14) and the head is appended to its
-last hidden states: Gather the CLS token, one MatMul + Add (the standardisation, the weights and
-the temperature folded in), Sigmoid. Its other outputs and the nodes only they need are dropped.
-The batch dimension is fixed at 1: the encoder quantises activations with one scale per tensor,
-so in a batch an image's features would depend on its batch-mates (cosine 0.83-0.95 between an
-image scored alone and in a batch of 8); the scanner feeds a fixed-batch model one image at a time.
+The encoder's graph (trainer/encoder.py: int8 weights behind DequantizeLinear, fp32 arithmetic,
+opset 14) is taken as it is and the head is appended to its last hidden states: Gather the CLS
+token, one MatMul + Add (the standardisation, the weights and the temperature folded in),
+Sigmoid. Its other outputs and the nodes only they need are dropped.
 
 Parity: the file's scores, through the scanner's own session, against the trainer's numpy head
 on freshly computed features of the same crops.
@@ -52,8 +50,7 @@ def head_graph(model: Any, head: probe.LinearHead, temperature: float) -> Any:
         ]
     )
     del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [1, 1]))
-    graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", 1]))
     prune(graph)
     onnx.checker.check_model(model)
     return model
