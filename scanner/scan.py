@@ -84,7 +84,7 @@ class Scanner:
         self.engine = engines.create(settings.engine.name, settings.engine)
         self.model_path = settings.model
         self.info = self.engine.info
-        self.spec = face_settings(self.info.preprocess, settings.faces, settings.min_face)
+        self.spec = face_settings(self.info.preprocess, settings)
         self.threshold = self.info.threshold if settings.threshold is None else settings.threshold
         # AI evidence in a file's metadata or credential labels it positive whatever the score.
         self.use_metadata = settings.use_metadata
@@ -221,12 +221,15 @@ def trust_settings(files: Sequence[str | os.PathLike[str]]) -> TrustSettings | N
         raise UsageError(f"--c2pa-trust: {e}") from None
 
 
-def face_settings(spec: PreprocessSpec, faces: str, min_face: int | None) -> PreprocessSpec:
-    """The model's preprocessing with --faces and --min-face (checked by the settings) applied:
-    "auto" crops faces when the model's metadata asks for it, "off" scores whole images (as a
-    model without face crops does)."""
-    if faces == "off" or spec.faces is None:
+def face_settings(spec: PreprocessSpec, settings: ScanSettings) -> PreprocessSpec:
+    """The model's preprocessing with --faces, --min-face and --detect-size (checked by the
+    settings) applied: "auto" crops faces when the model's metadata asks for it, "off" scores
+    whole images (as a model without face crops does)."""
+    if settings.faces == "off" or spec.faces is None:
         return dataclasses.replace(spec, faces=None)
-    if min_face is not None:
-        return dataclasses.replace(spec, faces=dataclasses.replace(spec.faces, min_face=min_face))
-    return spec
+    faces = spec.faces
+    if settings.min_face is not None:
+        faces = dataclasses.replace(faces, min_face=settings.min_face)
+    if settings.detect_size is not None:
+        faces = dataclasses.replace(faces, detect_size=settings.detect_size)
+    return dataclasses.replace(spec, faces=faces)

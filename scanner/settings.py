@@ -18,7 +18,7 @@ from typing import Any
 from scanner import engines
 from scanner.engines.base import EngineSettings
 from scanner.errors import SettingError
-from scanner.limits import DecodeLimits
+from scanner.limits import MAX_DETECT_SIZE, SIZE_MULTIPLE, DecodeLimits, valid_detect_size
 from scanner.shipped import resolve_model
 
 FACES_MODES = ("auto", "off")
@@ -34,6 +34,7 @@ class ScanSettings:
     use_metadata: bool = True  # AI evidence in metadata or a credential labels a file positive
     faces: str = "auto"  # auto: score faces when the model asks; off: whole images
     min_face: int | None = None  # smaller faces are listed, not scored (None: the model's)
+    detect_size: int | None = None  # the longer side detection runs at, at most (the model's)
     # PEM files: the anchors a valid C2PA signer chains to (checked when the Scanner opens)
     c2pa_trust: tuple[Path, ...] = ()
 
@@ -86,6 +87,11 @@ class ScanSettings:
             problems.append(f"--faces {self.faces!r}: choose from {', '.join(FACES_MODES)}")
         if self.min_face is not None and self.min_face < 0:
             problems.append(f"--min-face must be 0 or more (got {self.min_face})")
+        if self.detect_size is not None and not valid_detect_size(self.detect_size):
+            problems.append(
+                f"--detect-size must be a multiple of {SIZE_MULTIPLE} in {SIZE_MULTIPLE}.."
+                f"{MAX_DETECT_SIZE} (got {self.detect_size})"
+            )
         if e.name not in engines.names():
             problems.append(f"--engine {e.name!r}: choose from {', '.join(engines.names())}")
         return problems

@@ -4,19 +4,25 @@ they are."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from commands import facescan
 from conftest import build_red_model
 
 from scanner import Scanner, ScanSettings, Source, engines
 from scanner.cli_options import SETTINGS_OPTIONS, scan_settings
 from scanner.engines.base import EngineSettings
 from scanner.errors import SettingError, UsageError
+from scanner.preprocess import FaceCropSpec, PreprocessSpec
+from scanner.testing.group_photos import group_photo
 from scanner.walk import Shard
+
+FACE_SPEC = PreprocessSpec(input_size=32, faces=FaceCropSpec(output_size=32))
 
 
 def test_every_setting_that_cannot_work_is_named_by_its_option() -> None:
@@ -94,3 +100,39 @@ def test_a_source_parses_its_shard_and_names_what_it_reads(tmp_path: Path) -> No
     with pytest.raises(UsageError, match="expected I/N"):
         Source.of([tmp_path], shard="half")
     assert Source().problems() == ["nothing to scan: give PATHs or --files-from FILE"]
+
+
+@pytest.fixture(scope="module")
+def wide_photo(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4800 x 1200 photo (a row of people) with three 100-px faces: about 2 % of its width,
+    20 px at the default detection size, too few for the detector."""
+    real = sorted((shared_data / "test" / "real").glob("*.jpg"))[:3]
+    photo, _ = group_photo(real, [100, 100, 100], canvas=(4800, 1200), seed=1)
+    path = tmp_path_factory.mktemp("wide") / "wide.jpg"
+    photo.save(path, quality=92)
+    return path
+
+
+def test_a_larger_detect_size_finds_the_small_faces_of_a_large_photo(
+    wide_photo: Path, tmp_path: Path
+) -> None:
+    model = build_red_model(tmp_path / "m.onnx", FACE_SPEC)
+    settings = ScanSettings.of(model, provider="cpu", workers=1, min_face=40)
+    (missed,) = Scanner(settings).scan([wide_photo])
+    assert missed.faces == ()  # the model's 960 px: none found, the photo is scored whole
+    out = tmp_path / "r.json"
+    args = ("--model", model, "--min-face", "40", "--detect-size", "1920", "--exit-zero")
+    assert facescan(wide_photo, *args, "--out", out).returncode == 0
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert document["model"]["preprocess"]["faces"]["detect_size"] == 1920
+    assert len(document["results"][0]["faces"]) == 3
+
+
+def test_the_service_checks_the_detect_size_too() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scanner", "serve", "--detect-size", "100"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "--detect-size must be a multiple of 32 in 32..4096 (got 100)" in done.stderr
