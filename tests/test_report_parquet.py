@@ -8,18 +8,12 @@ from pathlib import Path
 
 import pytest
 from commands import facescan
-from conftest import save_image
-from images import bad_files, write_all
+from images import awkward_pile
 
 
 @pytest.fixture
 def pile(tmp_path: Path) -> Path:
-    """Images of known redness in folders, and every bad file."""
-    root = tmp_path / "pile"
-    for i in range(12):
-        save_image(root / f"sub{i % 3}" / f"img{i:02d}.png", (i * 20, 0, 0), size=20 + i)
-    write_all(root / "bad", bad_files())
-    return root
+    return awkward_pile(tmp_path)
 
 
 def test_parquet_report_holds_the_rows_in_walk_order(
