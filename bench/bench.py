@@ -35,11 +35,11 @@ import numpy as np
 from bounds import classifier_rates
 from PIL import Image
 
-from scanner.decode import available_cores
 from scanner.engines import EngineSettings
 from scanner.engines.local import LocalEngine
 from scanner.preprocess import PreprocessSpec, normalize
 from scanner.session import SHIPPED, ModelSession, ProviderError, default_model_path
+from scanner.threads import available_cores
 from scanner.walk import walk
 from scanner.work import Prepare
 

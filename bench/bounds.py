@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scanner.decode import available_cores
 from scanner.engines.local import CHUNK
 from scanner.session import ModelSession
+from scanner.threads import available_cores
 
 
 def classifier_rates(

@@ -13,17 +13,14 @@ runs only.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import build_red_model  # noqa: E402  (the tests' model builder, not a copy)
-
 from bench import write_jpegs  # noqa: E402  (the same generated photos as make bench)
 from scanner import Scanner  # noqa: E402
 from scanner.preprocess import PreprocessSpec  # noqa: E402
+from scanner.testing.models import build_red_model  # the tests' model builder, not a copy
 
 
 def timed_scan(scanner: Scanner, folder: Path) -> tuple[float, int]:

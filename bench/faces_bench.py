@@ -44,15 +44,15 @@ from typing import TypeVar
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the group-photo builder the tests use
 
 from bounds import classifier_rates  # noqa: E402
-from faces_helpers import group_photo  # noqa: E402
 
-from scanner.decode import available_cores, decode  # noqa: E402
+from scanner.decode import decode  # noqa: E402
 from scanner.faces import Face, FacePhoto, shared_detector  # noqa: E402
 from scanner.preprocess import FaceCropSpec, fit_geometry, normalize  # noqa: E402
 from scanner.session import ModelSession, default_model_path  # noqa: E402
+from scanner.testing.group_photos import group_photo  # noqa: E402  (the tests' builder)
+from scanner.threads import available_cores  # noqa: E402
 
 T = TypeVar("T")
 CANVAS = (4000, 3000)

@@ -10,7 +10,8 @@ one file after another, with the credential reading as shipped and with it force
 on a shared machine the wall time of a pass swings with other jobs' load by more than the
 difference measured here. Unsigned photos are the goal's case (at most 5 %
 slower); then the same for JPEGs signed with a C2PA credential (a throwaway certificate chain,
-tests/c2pa_signing.py, needs cryptography), where the library really reads and validates one.
+scanner/testing/c2pa_signing.py, needs cryptography), where the library really reads and
+validates one.
 Needs c2pa-python (the [provenance] extra).
 """
 
@@ -24,12 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from c2pa_signing import ai_generator, make_pki, sign  # noqa: E402  (the tests' signer)
-
 from bench import write_jpegs  # noqa: E402  (the same generated photos as make bench)
 from scanner import credentials, work  # noqa: E402
 from scanner.preprocess import PreprocessSpec  # noqa: E402
+from scanner.testing.c2pa_signing import ai_generator, make_pki, sign  # the tests' signer
 from scanner.walk import walk  # noqa: E402
 from scanner.work import Prepare  # noqa: E402
 

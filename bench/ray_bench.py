@@ -21,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from conftest import build_red_model  # noqa: E402  (the tests' model builder, not a copy)
-
 from bench import write_jpegs  # noqa: E402  (the same generated photos as make bench)
 from scanner.preprocess import PreprocessSpec  # noqa: E402
+from scanner.testing.models import build_red_model  # the tests' model builder, not a copy
 
 ENGINES = {
     "local": [],

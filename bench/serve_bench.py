@@ -31,18 +31,14 @@ import json
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from bench import REPO, facescan_process, rate, write_jpegs  # make bench's own helpers
-
-sys.path.insert(0, str(REPO / "tests"))
-from commands import Served  # noqa: E402  (the tests' way to run a server; not a copy)
-
 from scanner.session import default_model_path  # noqa: E402
+from scanner.testing.served import Served  # the tests' way to run a server; not a copy
 
 HOST = "127.0.0.1"  # loopback only
 BOUNDARY = "facescanbenchboundary"

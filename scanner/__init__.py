@@ -9,23 +9,30 @@ Heavy modules load on first use, so `facescan --help` stays fast.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-__all__ = ["Scanner", "ScanResult", "__version__"]
+from scanner.version import __version__
+
+__all__ = ["ScanResult", "ScanSettings", "Scanner", "Source", "__version__"]
 
 if TYPE_CHECKING:
     from scanner.results import ScanResult
     from scanner.scan import Scanner
+    from scanner.settings import ScanSettings
+    from scanner.source import Source
+
+
+# The public names, each from its module, imported when first used.
+LAZY = {
+    "Scanner": "scanner.scan",
+    "ScanResult": "scanner.results",
+    "ScanSettings": "scanner.settings",
+    "Source": "scanner.source",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Scanner":
-        from scanner.scan import Scanner
-
-        return Scanner
-    if name == "ScanResult":
-        from scanner.results import ScanResult
-
-        return ScanResult
+    if name in LAZY:
+        return getattr(importlib.import_module(LAZY[name]), name)
     raise AttributeError(f"module 'scanner' has no attribute {name!r}")

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from scanner.errors import FacescanError
-from scanner.reports.base import AtomicFile, printable
 from scanner.results import ScanResult
+from scanner.textfiles import AtomicFile, printable
 
 FORMAT_KEY, VERSION = "facescan_baseline", 1
 PENDING, APPROVED, CONFIRMED = "pending", "approved", "confirmed-ai"

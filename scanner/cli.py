@@ -1,5 +1,6 @@
-"""`facescan PATH... [options]`: the options declared, gathered into a typed `ScanOptions`, and
-handed to `scanner.command.run`, which does the work and decides the exit status.
+"""`facescan PATH... [options]`: the options declared, gathered into a typed `ScanOptions` (its
+settings mapped by `scanner.cli_options`, as `facescan serve`'s are), and handed to
+`scanner.command`, which does the work and decides the exit status.
 
 Scanning is the default command: `facescan PATH...` is `facescan scan PATH...`. Other commands
 (`facescan COMMAND ...`) are named first; a path that happens to be called like a command is
@@ -19,14 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from scanner import cli_options as opts
 from scanner import engines, reports
 from scanner.baseline_cli import baseline_app
-from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from scanner.cli_options import PlainUsage
 from scanner.options import ScanOptions
 from scanner.serve import cli as serve_cli
+from scanner.settings import ScanSettings
+from scanner.source import Source
 
 EPILOG = (
     "Exit status: 0 no image flagged and none unreadable; 1 at least one image flagged "
@@ -41,27 +44,10 @@ FORMATS = " | ".join(reports.formats())
 
 def _version(value: bool) -> None:
     if value:
-        from scanner import __version__
+        from scanner.version import __version__
 
         typer.echo(f"facescan {__version__}")
         raise typer.Exit()
-
-
-class PlainUsage(TyperCommand):
-    """The usage line as people write it: `cmd [OPTIONS] DATA [OUT] PATH...` (typer would print
-    `{DATA}` for a required argument). Shared with facescan-train."""
-
-    usage = ["[OPTIONS]", "PATH...", "| --files-from FILE"]
-
-    def collect_usage_pieces(self, ctx: object) -> list[str]:
-        pieces = ["[OPTIONS]"]
-        for param in self.params:
-            if param.param_type_name != "argument":
-                continue
-            name = (param.metavar or param.name or "ARG").upper()
-            name += "..." if param.nargs == -1 else ""
-            pieces.append(name if param.required else f"[{name}]")
-        return pieces
 
 
 class Commands(TyperGroup):
@@ -105,7 +91,9 @@ def facescan(
 
 
 @app.command(cls=PlainUsage, epilog=EPILOG, no_args_is_help=True)
+@opts.with_settings(after="thumbnails")
 def scan(
+    settings: ScanSettings,
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
@@ -133,16 +121,10 @@ def scan(
             "2,000 real [default: flagged]."
         ),
     ] = None,  # fmt: skip
-    model: opts.Model = None,
-    precision: opts.Precision = "auto",
-    threshold: opts.Threshold = None,
-    provider: opts.Provider = "auto",
-    workers: opts.Workers = None,
     batch_size: Annotated[
         int,
         typer.Option(help="Images per inference batch (on the CPU each worker scores up to 8)."),
     ] = 32,
-    threads: opts.Threads = None,
     exclude: Annotated[
         list[str] | None,
         typer.Option(help="Skip names or relative paths matching this glob (repeatable)."),
@@ -150,20 +132,14 @@ def scan(
     follow_symlinks: Annotated[
         bool, typer.Option(help="Follow symbolic links (each folder once).")
     ] = False,
-    max_pixels: opts.MaxPixels = DEFAULT_MAX_PIXELS,
-    max_bytes: opts.MaxBytes = DEFAULT_MAX_BYTES,
     cache: Annotated[
         Path | None,
         typer.Option(help="SQLite result cache: unchanged files are not rescored on a re-scan."),
     ] = None,
-    ignore_metadata: opts.IgnoreMetadata = False,
-    c2pa_trust: opts.C2paTrust = None,
     shard: Annotated[
         str | None,
         typer.Option(help="Scan only part I of N (1-based I/N): CI jobs split a tree by path."),
     ] = None,
-    faces: opts.Faces = "auto",
-    min_face: opts.MinFace = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -235,46 +211,16 @@ def scan(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
-) -> None:
+) -> int:
     """Score face images as real or AI-generated and write a report."""
-    from scanner.command import run
+    from scanner.command import scan_command
 
+    source = Source.of(paths or (), files_from, null, exclude or (), follow_symlinks, shard)
     options = ScanOptions(
-        paths=tuple(str(p) for p in paths or ()),
-        out=out,
-        format=format,
-        thumbnails=thumbnails,
-        model=model,
-        precision=precision,
-        threshold=threshold,
-        provider=provider,
-        workers=workers,
-        batch_size=batch_size,
-        threads=threads,
-        exclude=tuple(exclude or ()),
-        follow_symlinks=follow_symlinks,
-        max_pixels=max_pixels,
-        max_bytes=max_bytes,
-        cache=cache,
-        ignore_metadata=ignore_metadata,
-        c2pa_trust=tuple(c2pa_trust or ()),
-        shard=shard,
-        faces=faces,
-        min_face=min_face,
-        engine=engine,
-        ray_address=ray_address,
-        actors=actors,
-        exit_zero=exit_zero,
-        quiet=quiet,
-        debug=debug,
-        files_from=files_from,
-        null=null,
-        baseline=baseline,
-        update_baseline=update_baseline,
-        prune_baseline=prune_baseline,
-        fail_on=fail_on,
-    )
-    raise typer.Exit(run(options))
+        settings, source, out, format, thumbnails, quiet, debug, exit_zero, baseline,
+        update_baseline, prune_baseline, fail_on,
+    )  # fmt: skip
+    return scan_command(options)
 
 
 app.add_typer(baseline_app)

@@ -1,13 +1,21 @@
-"""The command-line options that more than one command takes (`facescan` scan, `facescan serve`):
-declared once, as annotated types, so their names, help and checks never drift apart. Light: no
-heavy imports, `--help` loads this module."""
+"""What more than one command line shares: the options of the scan settings (`facescan`, `facescan
+serve`), declared once as annotated types so that their names, help and checks never drift
+apart, and mapped once into a `ScanSettings`; and the usage line (`facescan-train` too). Light:
+no heavy imports, `--help` loads this module."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
+
+from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from scanner.settings import ScanSettings
 
 Model = Annotated[
     Path | None,
@@ -68,4 +76,97 @@ MinFace = Annotated[
         "[default: the model's; the shipped one's is 64]."
     ),
 ]
+DetectSize = Annotated[
+    int | None,
+    typer.Option(
+        metavar="PX",
+        help="Face detection runs on a copy of the photo at most this many pixels on its longer "
+        "side: at 960 a face of about 5 % of a photo's width is found. Raise it (a multiple of "
+        "32, up to 4096) to find smaller faces in large group photos, at the cost of detection "
+        "time [default: the model's; the shipped one's is 960].",
+    ),
+]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")]
+
+
+# The scan settings both `facescan` and `facescan serve` take, declared once (name, option,
+# default): `with_settings` gives them to each command.
+SETTINGS_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("model", Model, None),
+    ("precision", Precision, "auto"),
+    ("threshold", Threshold, None),
+    ("provider", Provider, "auto"),
+    ("workers", Workers, None),
+    ("threads", Threads, None),
+    ("max_pixels", MaxPixels, DEFAULT_MAX_PIXELS),
+    ("max_bytes", MaxBytes, DEFAULT_MAX_BYTES),
+    ("ignore_metadata", IgnoreMetadata, False),
+    ("c2pa_trust", C2paTrust, None),
+    ("faces", Faces, "auto"),
+    ("min_face", MinFace, None),
+    ("detect_size", DetectSize, None),
+)
+
+
+def scan_settings(values: dict[str, Any]) -> ScanSettings:
+    """The settings a command's options name, taken out of `values` (the command's parameters):
+    the one mapping from options to settings, for `facescan` and `facescan serve`. An option goes
+    to the setting of its name (`ScanSettings.of`); --ignore-metadata and --debug say theirs the
+    other way round or for more than the engine."""
+    given = {name: values.pop(name) for name in ScanSettings.names() if name in values}
+    given["use_metadata"] = not values.pop("ignore_metadata", False)
+    given["progress"] = values.get("debug", False)  # the engine's own progress output (Ray's)
+    return ScanSettings.of(**given)
+
+
+def with_settings(after: str, **fixed: Any) -> Callable[[Callable[..., int]], Callable[..., None]]:
+    """A typer command from `body(settings, ...)`, its exit status: the parameter `settings`
+    becomes every option of SETTINGS_OPTIONS, shown after the option `after`; those, the
+    settings options the body declares itself (its own help text, or its alone) and `fixed`
+    come to it as one ScanSettings. The mapping runs with the body inside `guarded`, so a setting
+    refused there (a --precision for a model file) is exit 2 with its message too."""
+
+    def decorate(body: Callable[..., int]) -> Callable[..., None]:
+        signature = inspect.signature(body, eval_str=True)
+        shared = [
+            inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                              annotation=option)
+            for name, option, default in SETTINGS_OPTIONS
+        ]  # fmt: skip
+        parameters = []
+        for parameter in signature.parameters.values():
+            if parameter.name != "settings":
+                parameters.append(parameter)
+            if parameter.name == after:
+                parameters += shared
+
+        @functools.wraps(body)
+        def command(**values: Any) -> None:
+            from scanner.command import guarded
+
+            def work() -> int:
+                rest = {**values, **fixed}
+                settings = scan_settings(rest)  # takes the settings' options out of `rest`
+                return body(settings, **rest)
+
+            raise typer.Exit(guarded(work, values.get("debug", False)))
+
+        command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+class PlainUsage(TyperCommand):
+    """The usage line as people write it: `cmd [OPTIONS] DATA [OUT] PATH...` (typer would print
+    `{DATA}` for a required argument). Shared with facescan-train."""
+
+    def collect_usage_pieces(self, ctx: object) -> list[str]:
+        pieces = ["[OPTIONS]"]
+        for param in self.params:
+            if param.param_type_name != "argument":
+                continue
+            name = (param.metavar or param.name or "ARG").upper()
+            name += "..." if param.nargs == -1 else ""
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces

@@ -9,7 +9,6 @@ completed: a crash never leaves a report that claims to be complete.
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -18,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from scanner import console, policy
 from scanner.baseline import Baseline, Review, Update, update
-from scanner.errors import Exit, FacescanError, Terminated, UsageError
-from scanner.filelist import listed
-from scanner.options import ScanOptions
+from scanner.errors import Exit, FacescanError, Terminated, UsageError, exit_status
 from scanner.threads import load_threaded_libraries
-from scanner.walk import WalkItem, walk
+from scanner.walk import WalkItem
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the types only: `facescan serve` runs here too, without the scan's options
+    from scanner.options import ScanOptions
     from scanner.reports import Report
     from scanner.scan import Scanner
+    from scanner.settings import ScanSettings
+    from scanner.source import Source
 
 
 def run(options: ScanOptions) -> int:
@@ -41,16 +41,14 @@ def guarded(command: Callable[[], int], debug: bool) -> int:
             return command()
     except FacescanError as e:
         console.fail(str(e))
-        return Exit.ERROR
-    except Terminated:
-        return Exit.TERMINATED
-    except KeyboardInterrupt:
-        return Exit.INTERRUPTED
+        return exit_status(e)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        return exit_status(e)
     except Exception as e:
         if debug:
             raise
         console.fail(f"internal error: {type(e).__name__}: {e} (rerun with --debug)")
-        return Exit.ERROR
+        return exit_status(e)
 
 
 def scan_command(options: ScanOptions) -> int:
@@ -58,7 +56,7 @@ def scan_command(options: ScanOptions) -> int:
     with empty_report_if_stopped(options):
         baseline, scanner = set_up(options)
     with closing(scanner):
-        model = console.model_info(scanner)
+        model = scanner.header
         report = open_output(options, model)
         positive = scanner.info.positive_label
         tally = console.Tally(positive, options.out is None, baseline is not None)
@@ -80,7 +78,14 @@ def set_up(options: ScanOptions) -> tuple[Baseline | None, Scanner]:
         chosen = format_for(options.out, options.format)  # a bad name fails before the model loads
         if options.thumbnails is not None and chosen.name != "html":
             raise UsageError("--thumbnails is for an HTML report (--out REPORT.html)")
-    return load_baseline(options), options.open_scanner()  # a bad baseline fails first too
+    return load_baseline(options), open_scanner(options.settings)  # a bad baseline fails first
+
+
+def open_scanner(settings: ScanSettings) -> Scanner:
+    """The Scanner of these settings, its model loaded."""
+    from scanner.scan import Scanner
+
+    return Scanner(settings)
 
 
 @contextmanager
@@ -106,20 +111,11 @@ def empty_report_if_stopped(options: ScanOptions) -> Iterator[None]:
 
 def leave_empty_report(options: ScanOptions, state: str) -> None:
     """The --out report of a scan that ended (`state`) before its model loaded: no rows,
-    and of the model only what the options name (labels: the metadata's defaults)."""
-    from scanner.metadata import ModelInfo
-    from scanner.session import resolve_model
-
-    tally = console.Tally(ModelInfo.labels[1], keep_flagged=False)
+    and of the model only what the settings name (`ScanSettings.header`)."""
+    model = options.settings.header()
+    tally = console.Tally(model["labels"][1], keep_flagged=False)
     tally.finish(state)
     try:
-        model = {
-            "model": str(resolve_model(options.model, options.precision)),
-            "provider": options.provider,
-            "threshold": options.threshold,
-            "labels": list(ModelInfo.labels),
-            "preprocess": None,
-        }
         report = open_output(options, model)
         if report is not None:
             close_report(report, tally.summary(model), failing=True)
@@ -140,34 +136,16 @@ def open_output(options: ScanOptions, model: dict[str, Any]) -> Report | None:
     return open_report(options.out, options.format, model)
 
 
-def candidates(options: ScanOptions) -> Callable[[], Iterator[WalkItem]]:
-    """What to scan, as a function that streams it (called again to count it for the bar)."""
-    shard = options.shard_part()
-
-    def items() -> Iterator[WalkItem]:
-        if options.files_from is not None:
-            found = listed(options.files_from, options.null, options.exclude)
-        else:
-            found = walk(options.paths, options.exclude, options.follow_symlinks)
-        return found if shard is None else shard.select(found)
-
-    return items
+def bar_total(source: Source) -> Callable[[], Iterator[WalkItem]] | None:
+    """What the progress bar counts its total with: the items a second time, unless they
+    cannot be read twice (a list on stdin or in a pipe)."""
+    return partial(counted, source) if source.can_read_twice() else None
 
 
-def bar_total(
-    options: ScanOptions, items: Callable[[], Iterator[WalkItem]]
-) -> Callable[[], Iterator[WalkItem]] | None:
-    """What the progress bar counts its total with: the items a second time, unless the list
-    is not a regular file (stdin, a pipe): a second reader would take entries from the scan."""
-    if options.files_from is not None and not os.path.isfile(options.files_from):
-        return None
-    return partial(counted, items)
-
-
-def counted(items: Callable[[], Iterator[WalkItem]]) -> Iterator[WalkItem]:
+def counted(source: Source) -> Iterator[WalkItem]:
     """A bad list ends the count quietly: the scan itself reports the error."""
     try:
-        yield from items()
+        yield from source.items()
     except FacescanError:
         return
 
@@ -183,12 +161,11 @@ def scan_into(
     """Every result, marked by the baseline's review, into the report and the tally. The report
     is closed however the scan ends, and its summary says how: complete, interrupted,
     terminated or failed."""
-    items = candidates(options)
     state = "failed"
     try:
         with (
-            console.Progress(bar_total(options, items), enabled=not options.quiet) as advance,
-            closing(scanner.scan_items(items())) as results,
+            console.Progress(bar_total(options.source), enabled=not options.quiet) as advance,
+            closing(scanner.scan(options.source)) as results,
         ):
             for result in results:
                 if review is not None:
@@ -248,8 +225,7 @@ def finish(
         if updated is not None:
             console.print_baseline_update(options.baseline, updated)
     if tally.files == 0 and tally.state == "complete":  # even with -q: a mistyped folder passes
-        where = options.paths or [f"the list {options.files_from}"]
-        console.warn(f"no image found in {', '.join(where)}")
+        console.warn(f"no image found in {', '.join(options.source.names())}")
     if options.out is None:
         console.print_flagged(tally.flagged)
     if tally.state == "terminated":

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from scanner.baseline import NEW
-from scanner.reports.base import printable
 from scanner.results import ScanResult
+from scanner.textfiles import printable
 from scanner.threads import signals_to_main_thread
 
 if TYPE_CHECKING:
     from scanner.baseline import Update
-    from scanner.scan import Scanner
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 MAX_ERRORS_SHOWN = 20
@@ -88,17 +87,6 @@ class Tally:
     def _baseline_counts(self) -> dict[str, Any]:
         """With --baseline: flagged files by their decision (new when not in it)."""
         return {"baseline": dict(sorted(self.flagged_by_baseline.items()))} if self.baseline else {}
-
-
-def model_info(scanner: Scanner) -> dict[str, Any]:
-    """What every report says about the model that scored it."""
-    return {
-        "model": str(scanner.model_path),
-        "provider": scanner.provider,
-        "threshold": scanner.threshold,
-        "labels": list(scanner.info.labels),
-        "preprocess": scanner.spec.to_dict(),
-    }
 
 
 class Progress:

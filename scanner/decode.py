@@ -256,15 +256,6 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if mode == "RGB" else image.convert("RGB")
 
 
-def available_cores() -> int:
-    """Cores this process may run on (a container's CPU set, not the host's count): the size of
-    every decode pool, the scanner's and the trainer's."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def load(
     path: str | os.PathLike[str],
     max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scanner.decode import DEFAULT_MAX_PIXELS, accepted_formats, decode
+from scanner.decode import DEFAULT_MAX_PIXELS, DecodedImage, accepted_formats, decode
 from scanner.metadata import InvalidModelError
 from scanner.preprocess import (  # FaceCropSpec lives with the rest of the preprocessing
     RESIZE_FILTERS,
@@ -305,6 +305,17 @@ class FacePhoto:
         self.decoded = decode(data, max_pixels, draft, sha256)
         self.width, self.height = self.decoded.width, self.decoded.height
         self._decodes = [self.decoded.image]
+
+    @classmethod
+    def of_image(cls, image: Image.Image) -> FacePhoto:
+        """An image already in memory (upright RGB): its one full-size decode serves detection
+        and every crop, so an in-memory image is cut as a file holding it would be."""
+        photo = cls.__new__(cls)
+        photo._data, photo._max_pixels = b"", image.width * image.height
+        photo.decoded = DecodedImage(image, image.width, image.height, "", "")
+        photo.width, photo.height = image.size
+        photo._decodes = [image]
+        return photo
 
     @property
     def detection_image(self) -> Image.Image:

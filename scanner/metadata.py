@@ -11,16 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.errors import FacescanError, UsageError
+from scanner.errors import InvalidModelError, UsageError
 from scanner.preprocess import PreprocessSpec
 
 PREFIX = "facescan."
 SCHEMA_VERSION = 1
 OUTPUT_KINDS = ("probability", "logit")
-
-
-class InvalidModelError(FacescanError):
-    """The model file is missing, unreadable or lacks what facescan needs to run it."""
 
 
 class InvalidThresholdError(UsageError, ValueError):

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from scanner.limits import SIZE_MULTIPLE, valid_detect_size  # noqa: F401 (faces.py reads them here)
+
 RESIZE_FILTERS = {
     "nearest": Image.Resampling.NEAREST,
     "box": Image.Resampling.BOX,
@@ -27,7 +29,6 @@ LAYOUTS = ("NHWC", "NCHW")
 CHANNEL_ORDERS = ("RGB", "BGR")
 ADDED_LATER = ("reducing_gap", "faces")  # fields whose default is the behaviour before them
 DETECTORS = ("centerface",)
-SIZE_MULTIPLE = 32  # the detector's input height and width must be multiples of 32
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,6 @@ class FaceCropSpec:
         if unknown:
             raise ValueError(f"unknown face crop keys: {', '.join(unknown)}")
         return cls(**data)
-
-
-def valid_detect_size(size: int) -> bool:
-    return SIZE_MULTIPLE <= size <= 4096 and size % SIZE_MULTIPLE == 0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Generator, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from scanner import credentials, engines
 from scanner.cache import CachedResult, ResultCache, file_sha256, scan_key
@@ -22,11 +22,10 @@ from scanner.faces import shared_detector
 from scanner.limits import DecodeLimits
 from scanner.preprocess import PreprocessSpec
 from scanner.results import FaceResult, ScanResult
-from scanner.session import resolve_model
-from scanner.walk import Shard, WalkItem, walk
-from scanner.work import Decoded, Prepare, crops_of
-
-FACES_MODES = ("auto", "off")
+from scanner.settings import ScanSettings, model_header
+from scanner.source import Source
+from scanner.walk import Shard
+from scanner.work import Decoded, Prepare
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,17 +39,18 @@ class Scanner:
     ...     print(result.path, result.label, result.score)
     >>> scanner.score(Image.open("face.jpg"))     # probability that one image is AI-generated
 
-    `engine` is "local" (threads and one onnxruntime session) or any other name in
-    `scanner.engines.names()`; `ray_address`, `actors` and `progress` configure the Ray engine,
-    `batch_wait_ms` the batcher (the HTTP service's engine). `c2pa_trust`: PEM files of the
-    certificates a C2PA signer must chain to for its credential to be valid (README,
-    "Provenance evidence"). Close the scanner (or use it as a context manager) to write the
-    cache out.
+    `Scanner(settings)` takes a `ScanSettings`; `Scanner(model, provider=..., ...)` names the same
+    settings by keyword (`ScanSettings.of`). `engine` is "local" (threads and one onnxruntime
+    session) or any other name in `scanner.engines.names()`; `ray_address`, `actors` and
+    `progress` configure the Ray engine, `batch_wait_ms` the batcher (the HTTP service's engine).
+    `c2pa_trust`: PEM files of the certificates a C2PA signer must chain to for its credential to
+    be valid (README, "Provenance evidence"). Close the scanner (or use it as a context manager)
+    to write the cache out.
     """
 
     def __init__(
         self,
-        model: str | os.PathLike[str] | None = None,
+        model: ScanSettings | str | os.PathLike[str] | None = None,
         provider: str = "auto",
         threshold: float | None = None,
         workers: int | None = None,
@@ -68,34 +68,43 @@ class Scanner:
         min_face: int | None = None,
         c2pa_trust: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if workers is not None and workers < 1:
-            raise ValueError("workers must be at least 1")
-        if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold {threshold} is not in 0..1")
-        trust = trust_settings(c2pa_trust)  # a bad file stops the scan before the model loads
-        settings = engines.EngineSettings(
-            resolve_model(model), provider, threads, workers, batch_size,
-            ray_address, actors, progress, batch_wait_ms,
-        )  # fmt: skip
-        self.engine = engines.create(engine, settings)
+        if isinstance(model, ScanSettings):
+            settings = model
+        else:
+            settings = ScanSettings.of(
+                model, provider=provider, threshold=threshold, workers=workers,
+                batch_size=batch_size, threads=threads, limits=limits, cache=cache,
+                use_metadata=use_metadata, engine=engine, ray_address=ray_address,
+                actors=actors, progress=progress, batch_wait_ms=batch_wait_ms, faces=faces,
+                min_face=min_face, c2pa_trust=c2pa_trust,
+            )  # fmt: skip
+        settings.check()
+        self.settings = settings
+        trust = trust_settings(settings.c2pa_trust)  # a bad file stops the scan before the model
+        self.engine = engines.create(settings.engine.name, settings.engine)
         self.model_path = settings.model
         self.info = self.engine.info
-        self.spec = face_settings(self.info.preprocess, faces, min_face)
-        self.threshold = self.info.threshold if threshold is None else threshold
+        self.spec = face_settings(self.info.preprocess, settings)
+        self.threshold = self.info.threshold if settings.threshold is None else settings.threshold
         # AI evidence in a file's metadata or credential labels it positive whatever the score.
-        self.use_metadata = use_metadata
-        detector = "cuda" if provider == "cuda" else "cpu"
+        self.use_metadata = settings.use_metadata
+        detector = "cuda" if settings.engine.provider == "cuda" else "cpu"
         if self.spec.faces is not None:  # a detector that cannot load stops the scan here
             shared_detector(self.spec.faces.detect_size, detector, os.getpid())
         self.cache = None
-        if cache is not None:
+        if settings.cache is not None:
             anchors = "" if trust is None else trust.anchors
             key = scan_key(file_sha256(self.model_path), self.spec.to_dict(), anchors)
-            self.cache = ResultCache(cache, key)
+            self.cache = ResultCache(settings.cache, key)
         reader = None if self.cache is None else self.cache.reader()
-        self.prepare = Prepare(self.spec, limits or DecodeLimits(), reader, detector, trust)
+        self.prepare = Prepare(self.spec, settings.limits, reader, detector, trust)
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """What every report (and the service) says about the model that scored it."""
+        return model_header(
+            self.model_path, self.provider, self.threshold, self.info.labels, self.spec.to_dict()
+        )
 
     @property
     def provider(self) -> str:
@@ -108,23 +117,22 @@ class Scanner:
     def score(self, image: Image.Image) -> float:
         """Probability that one in-memory image is AI-generated (EXIF orientation honoured):
         its highest face score when the model scores faces."""
-        crops = crops_of(to_rgb(upright(image)), self.spec)
+        crops = self.prepare.image_crops(to_rgb(upright(image)))
         return float(self.engine.score(crops).max())
 
     def scan(
         self,
-        paths: Iterable[str | os.PathLike[str]],
+        source: Source | Iterable[str | os.PathLike[str]],
         exclude: Iterable[str] = (),
         follow_symlinks: bool = False,
         shard: Shard | None = None,
     ) -> Generator[ScanResult, None, None]:
-        """One ScanResult per candidate file under `paths` (in `shard`), in walk order."""
-        return self.scan_items(walk([os.fspath(p) for p in paths], exclude, follow_symlinks, shard))
-
-    def scan_items(self, items: Iterable[WalkItem]) -> Generator[ScanResult, None, None]:
-        """One ScanResult per walked item (a file to score or a walk error), in order: the
-        files of a list (`scanner.filelist`) or of any other walk."""
-        for batch in self.engine.run(items, self.prepare):
+        """One ScanResult per candidate file of `source` (a walk error is an error row), in
+        walk order: the one way every front end scans. `source` is a `Source`, or paths
+        walked with `exclude`, `follow_symlinks` and `shard` (`Source.of`)."""
+        if not isinstance(source, Source):
+            source = Source.of(source, None, False, exclude, follow_symlinks, shard)
+        for batch in self.engine.run(source.items(), self.prepare):
             self._remember(batch)  # committed before reported: a killed scan keeps every row
             for decoded in batch:
                 yield self._result(decoded)
@@ -213,16 +221,15 @@ def trust_settings(files: Sequence[str | os.PathLike[str]]) -> TrustSettings | N
         raise UsageError(f"--c2pa-trust: {e}") from None
 
 
-def face_settings(spec: PreprocessSpec, faces: str, min_face: int | None) -> PreprocessSpec:
-    """The model's preprocessing with --faces and --min-face applied: "auto" crops faces when
-    the model's metadata asks for it, "off" scores whole images (as a model without face crops
-    does)."""
-    if faces not in FACES_MODES:
-        raise UsageError(f"--faces {faces!r}: choose from {', '.join(FACES_MODES)}")
-    if min_face is not None and min_face < 0:
-        raise UsageError(f"--min-face must be 0 or more (got {min_face})")
-    if faces == "off" or spec.faces is None:
+def face_settings(spec: PreprocessSpec, settings: ScanSettings) -> PreprocessSpec:
+    """The model's preprocessing with --faces, --min-face and --detect-size (checked by the
+    settings) applied: "auto" crops faces when the model's metadata asks for it, "off" scores
+    whole images (as a model without face crops does)."""
+    if settings.faces == "off" or spec.faces is None:
         return dataclasses.replace(spec, faces=None)
-    if min_face is not None:
-        return dataclasses.replace(spec, faces=dataclasses.replace(spec.faces, min_face=min_face))
-    return spec
+    faces = spec.faces
+    if settings.min_face is not None:
+        faces = dataclasses.replace(faces, min_face=settings.min_face)
+    if settings.detect_size is not None:
+        faces = dataclasses.replace(faces, detect_size=settings.detect_size)
+    return dataclasses.replace(spec, faces=faces)

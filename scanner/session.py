@@ -7,56 +7,24 @@ metadata, picks the provider, and turns a batch of preprocessed crops into score
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from scanner import shipped
 from scanner.errors import FacescanError
 from scanner.metadata import InvalidModelError, ModelInfo
+from scanner.shipped import SHIPPED, default_model_path, resolve_model  # noqa: F401 (moved)
 from scanner.threads import signals_to_main_thread
 
 PROVIDERS = ("auto", "cpu", "cuda")
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
-# The shipped models, by the name --model takes: the default first. Each is
-# models/facescan-NAME.onnx, with its int8 twin facescan-NAME-int8.onnx where that holds the fp32
-# model's accuracy (models/README.md has a section on each).
-SHIPPED = ("accurate", "fast")
-PRECISIONS = ("auto", "fp32", "int8")
 
 
 class ProviderError(FacescanError):
     """The asked-for execution provider cannot run here (never a silent fallback)."""
-
-
-def default_model_path(precision: str = "auto", name: str = SHIPPED[0]) -> Path:
-    """A model shipped inside the package (models/ in the source tree): `name` (the default
-    one unless told), of the asked precision.
-
-    An int8 model is shipped only when it holds the fp32 model's accuracy (models/README.md),
-    so "auto" takes it when present and the fp32 model otherwise.
-    """
-    if precision not in PRECISIONS:
-        raise InvalidModelError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
-    if name not in SHIPPED:
-        raise InvalidModelError(f"no shipped model {name!r}; choose from {', '.join(SHIPPED)}")
-    folder = resources.files("scanner.models")
-    int8 = Path(str(folder / f"facescan-{name}-int8.onnx"))
-    if precision == "int8" or (precision == "auto" and int8.is_file()):
-        return int8
-    return Path(str(folder / f"facescan-{name}.onnx"))
-
-
-def resolve_model(model: str | os.PathLike[str] | None, precision: str = "auto") -> Path:
-    """The model file to load: a shipped one (none given, or its name: `accurate`, `fast`) of
-    the asked precision, or the user's file (an existing file wins over a shipped name)."""
-    if model is None or (str(model) in SHIPPED and not Path(model).is_file()):
-        return default_model_path(precision, SHIPPED[0] if model is None else str(model))
-    if precision != "auto":
-        raise InvalidModelError("--precision picks a shipped model; it cannot apply to a file")
-    return Path(model)
 
 
 class ModelSession:
@@ -70,8 +38,8 @@ class ModelSession:
     ) -> None:
         self.path = resolve_model(model)
         if not self.path.is_file():
-            shipped = self.path.parent == default_model_path().parent
-            hint = " (this shipped model is not installed; pass --model)" if shipped else ""
+            in_package = self.path.parent == shipped.default_model_path().parent
+            hint = " (this shipped model is not installed; pass --model)" if in_package else ""
             if str(model) == self.path.name and not self.path.suffix:  # a mistyped name?
                 hint = f" (nor a shipped model: {', '.join(SHIPPED)})"
             raise InvalidModelError(f"model file not found: {self.path}{hint}")

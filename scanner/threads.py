@@ -1,4 +1,5 @@
-"""Every thread facescan starts leaves SIGINT and SIGTERM to the main thread.
+"""Threads: how many cores a pool may use, and every thread facescan starts leaves SIGINT and
+SIGTERM to the main thread.
 
 The kernel hands a signal sent to the process to any thread that does not block it. Python runs
 its handler in the main thread, but only once that thread is back in the interpreter: when the
@@ -11,11 +12,22 @@ interrupted instead.
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def available_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's count): the size of
+    every decode pool, the scanner's and the trainer's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 @contextmanager
@@ -43,3 +55,26 @@ def load_threaded_libraries() -> None:
             import onnxruntime  # noqa: F401
         except ImportError:  # a broken install: the import that needs it says so, with context
             pass
+
+
+@contextmanager
+def sigterm_handler_kept() -> Iterator[None]:
+    """The SIGTERM handler of the main thread as it was before the block, for a library that sets
+    its own while it starts. ray.init does (sys.exit(15): a scan stopped by a CI job would exit
+    15 with a report marked failed, not 143 and terminated) and Ray's core adds one that prints
+    a stack dump. A SIGTERM that comes meanwhile goes to the old handler too. What SIGTERM means
+    (exit status, report state) stays the command layer's: `scanner.command.sigterm_interrupts`
+    sets the handler this keeps."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers, and ray.init does not try then
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    except SystemExit as e:
+        if e.code == signal.SIGTERM and callable(previous):
+            previous(signal.SIGTERM, None)
+        raise
+    finally:
+        if previous is not None:  # None: set outside Python, cannot be put back
+            signal.signal(signal.SIGTERM, previous)

@@ -27,7 +27,7 @@ from scanner import credentials, provenance
 from scanner.cache import CachedResult, CacheReader
 from scanner.credentials import Credentials, TrustSettings
 from scanner.decode import ImageError, checked_bytes, decode, read_file
-from scanner.faces import Face, FacePhoto, detection_side, shared_detector
+from scanner.faces import Face, FacePhoto, shared_detector
 from scanner.limits import DecodeLimits
 from scanner.preprocess import PreprocessSpec, fit_geometry, normalize
 from scanner.walk import WalkError, WalkItem
@@ -118,12 +118,31 @@ class Prepare:
             )  # fmt: skip
         return self._face_crops(path, data, sha256)
 
+    def image_crops(self, image: Image.Image) -> np.ndarray:
+        """An in-memory image (upright RGB) to its units' crops, as a file holding it would be
+        prepared (`Scanner.score`'s path): the same detection and crops."""
+        if self.spec.faces is None:
+            return fit_geometry(image, self.spec)
+        return self._units(FacePhoto.of_image(image))[2]
+
     def _face_crops(self, path: str, data: bytes, sha256: str) -> Decoded:
         """Detect on a reduced decode, crop each face large enough from a decode fine enough
         for it (FacePhoto), or take the whole image when no face is."""
+        assert self.spec.faces is not None
+        photo = FacePhoto(data, self.spec.faces.detect_size, self.limits.max_pixels, sha256)
+        faces, scored, crops = self._units(photo)
+        d = photo.decoded
+        return Decoded(
+            path, crops, d.width, d.height, d.format, sha256, evidence=d.evidence,
+            faces=faces, scored_faces=scored,
+            credentials=read_credentials(data, d.format, d.evidence, self.trust),
+        )  # fmt: skip
+
+    def _units(self, photo: FacePhoto) -> tuple[tuple[Face, ...], tuple[int, ...], np.ndarray]:
+        """Every face found, which of them are units (large enough), and the units' crops: each
+        such face's, or the whole image's when no face is."""
         spec, faces_spec = self.spec, self.spec.faces
         assert faces_spec is not None
-        photo = FacePhoto(data, faces_spec.detect_size, self.limits.max_pixels, sha256)
         detector = shared_detector(faces_spec.detect_size, self.provider, os.getpid())
         faces = tuple(photo.detect(detector, faces_spec.min_face))
         scored = tuple(i for i, face in enumerate(faces) if face.size >= faces_spec.min_face)
@@ -131,13 +150,7 @@ class Prepare:
             images = photo.crops([faces[i] for i in scored], faces_spec)
         else:  # scored whole, from a decode at least twice the input (or the full one)
             images = [photo.image_at(whole_image_scale(photo, spec.input_size))]
-        crops = np.concatenate([fit_geometry(image, spec) for image in images])
-        d = photo.decoded
-        return Decoded(
-            path, crops, d.width, d.height, d.format, sha256, evidence=d.evidence,
-            faces=faces, scored_faces=scored,
-            credentials=read_credentials(data, d.format, d.evidence, self.trust),
-        )  # fmt: skip
+        return faces, scored, np.concatenate([fit_geometry(image, spec) for image in images])
 
 
 def read_credentials(
@@ -195,20 +208,3 @@ def batched(items: Iterable[Decoded], size: int) -> Iterator[list[Decoded]]:
     items = iter(items)
     while batch := list(islice(items, size)):
         yield batch
-
-
-def crops_of(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
-    """In-memory image (upright RGB) to its units' crops, as a file would be prepared: face
-    crops when the spec asks for them (the whole image when no face is large enough)."""
-    if spec.faces is None:
-        return fit_geometry(image, spec)
-    from scanner.faces import face_crop
-
-    detector = shared_detector(spec.faces.detect_size, "cpu", os.getpid())
-    side = detection_side(max(image.size), spec.faces.detect_size, spec.faces.min_face)
-    faces = [f for f in detector.detect(image, side) if f.size >= spec.faces.min_face]
-    if not faces:
-        return fit_geometry(image, spec)
-    f = spec.faces
-    crops = [face_crop(image, face, f.output_size, f.margin, f.align) for face in faces]
-    return np.concatenate([fit_geometry(crop, spec) for crop in crops])

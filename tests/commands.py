@@ -9,14 +9,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
+from typing import Any
 
-STARTUP_S = 60  # generous: a loaded CI machine imports onnxruntime slowly
-STOP_S = 60
+from scanner.testing.served import Served  # noqa: F401 (the tests' import)
 
 
 def facescan(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -76,12 +74,20 @@ def sarif_errors(document: object) -> list[str]:
 SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
 
 
-def run_in_process(*paths: object, **options: object) -> int:
-    """`facescan` in this process (no interpreter start-up): the exit status of ScanOptions."""
+def run_in_process(*paths: object, **options: Any) -> int:
+    """`facescan` in this process (no interpreter start-up): the exit status of the command
+    line's options (named as its parameters), mapped as the command line maps them."""
+    from scanner.cli_options import scan_settings
     from scanner.command import run
     from scanner.options import ScanOptions
+    from scanner.source import Source
 
-    return run(ScanOptions(paths=tuple(map(str, paths)), **options))  # type: ignore[arg-type]
+    named = {k: options.pop(k) for k in SOURCE_OPTIONS & set(options)}
+    source = Source.of(map(str, paths), **named)
+    return run(ScanOptions(scan_settings(options), source, **options))
+
+
+SOURCE_OPTIONS = {"files_from", "null", "exclude", "follow_symlinks", "shard"}
 
 
 def facescan_on_path(folder: Path) -> Path:
@@ -129,50 +135,3 @@ def readme_blocks(section: str) -> list[tuple[str, str]]:
     end = text.find("\n## ", start + 1)
     body = text[start : end if end != -1 else len(text)]
     return re.findall(r"^```(\w*)\n(.*?)^```$", body, flags=re.S | re.M)
-
-
-class Served:
-    """A `facescan serve ...` process (any free port unless `port` is given): its URL once it
-    listens, its stderr so far; stopped with SIGTERM at the end of a `with` block."""
-
-    def __init__(self, *args: object, port: int = 0, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, "-m", "scanner", "serve", "--port", str(port), *map(str, args)]
-        self.process = subprocess.Popen(
-            command, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
-        )
-        self.lines: list[str] = []
-        self.listening = threading.Event()
-        self.url = ""
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        if not self.listening.wait(STARTUP_S):
-            self.stop()
-            raise AssertionError("facescan serve did not start:\n" + "".join(self.lines))
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:  # read to the end, so the pipe never fills
-            self.lines.append(line)
-            if found := re.search(r"serving on (http://\S+)", line):
-                self.url = found.group(1)
-                self.listening.set()
-        self.listening.set()  # exited before listening: stop waiting
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Signal the process (if it still runs) and wait for its exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        try:
-            return self.process.wait(STOP_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise
-
-    def __enter__(self) -> Served:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

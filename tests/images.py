@@ -146,3 +146,29 @@ def hostile_pile(folder: Path) -> dict[str, str]:
             save_image(Path(path), (255, 0, 0) if kind == "flagged" else (0, 0, 255))
         kinds[path] = kind
     return kinds
+
+
+ODD_NAMES = [
+    "comma, name.png",
+    'quote"name.png',
+    "new\nline.png",
+    "=SUM(A1).png",
+    "@at.png",
+    "+plus.png",
+    "-minus.png",
+    "ünïcødé 顔.png",
+    "space name.png",
+]
+
+
+def awkward_pile(tmp_path: Path) -> Path:
+    """tmp_path/pile: a folder holding every bad and awkward input of the scanner issue."""
+    folder = tmp_path / "pile"
+    write_all(folder, bad_files())
+    write_all(folder / "awkward", good_files())
+    for name in ODD_NAMES:
+        save_image(folder / "names" / name, (0, 0, 200))
+    (folder / "loop").mkdir()
+    (folder / "loop" / "back").symlink_to(folder)
+    (folder / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    return folder

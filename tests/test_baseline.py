@@ -16,6 +16,8 @@ from scanner.baseline import Baseline, BaselineError, Entry, Review, update
 from scanner.command import save_baseline
 from scanner.options import ScanOptions
 from scanner.results import ScanResult
+from scanner.settings import ScanSettings
+from scanner.source import Source
 
 
 def sha(path: Path) -> str:
@@ -150,7 +152,8 @@ def test_an_incomplete_scan_does_not_write_the_baseline(tmp_path: Path) -> None:
     baseline = tmp_path / "b.json"
     review = Review(Baseline(), "ai", record=True)
     review(ScanResult("a.png", "ok", "ai", 0.9, sha256="a" * 64))
-    options = ScanOptions(paths=("x",), baseline=baseline, update_baseline=True)
+    settings = ScanSettings.of()
+    options = ScanOptions(settings, Source(("x",)), baseline=baseline, update_baseline=True)
     assert save_baseline(options, review, "interrupted") is None
     assert not baseline.exists()
     assert save_baseline(options, review, "complete") is not None

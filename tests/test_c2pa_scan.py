@@ -1,6 +1,6 @@
-"""C2PA credentials in scans (issue 18): images signed here (tests/c2pa_signing.py) scanned
-through `Scanner` and the CLI, in JPEG, PNG and WebP. A valid AI credential labels `ai` with
-reason `provenance`; a tampered one is reported, never evidence; an untrusted signer is said;
+"""C2PA credentials in scans (issue 18): images signed here (scanner/testing/c2pa_signing.py)
+scanned through `Scanner` and the CLI, in JPEG, PNG and WebP. A valid AI credential labels `ai`
+with reason `provenance`; a tampered one is reported, never evidence; an untrusted signer is said;
 an AI edit of a real photo is evidence only; a corrupt manifest costs only the credential. The
 cache carries the credential, keyed by the trust list; the Ray engine carries it; without the
 library the row says the credential was not verified."""
@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from c2pa_signing import (
+from commands import facescan, read_report, sarif_errors
+from conftest import build_red_model
+
+from scanner import Scanner, ScanResult, credentials
+from scanner.errors import UsageError
+from scanner.preprocess import FaceCropSpec, PreprocessSpec
+from scanner.testing.c2pa_signing import (
     Pki,
     ai_generator,
     corrupt_manifest,
@@ -28,12 +34,6 @@ from c2pa_signing import (
     sign,
     swap_pixels,
 )
-from commands import facescan, read_report, sarif_errors
-from conftest import build_red_model
-
-from scanner import Scanner, ScanResult, credentials
-from scanner.errors import UsageError
-from scanner.preprocess import FaceCropSpec, PreprocessSpec
 
 SIGNER, OTHER = "Imaginary AI Inc", "Unknown Studio"
 AI = "trainedAlgorithmicMedia"

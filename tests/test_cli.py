@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shlex
@@ -17,39 +16,17 @@ from pathlib import Path
 import pytest
 from commands import facescan, read_report, run_in_process
 from conftest import build_red_model, save_image
-from images import bad_files, good_files, png_bomb, png_bytes, write_all
+from images import ODD_NAMES, awkward_pile, bad_files, good_files, png_bomb, png_bytes
 from PIL import Image
 
 from scanner import command as scan_command_module
 from scanner.errors import Terminated
-from scanner.options import ScanOptions
 from scanner.reports.base import unescape_path
-
-ODD_NAMES = [
-    "comma, name.png",
-    'quote"name.png',
-    "new\nline.png",
-    "=SUM(A1).png",
-    "@at.png",
-    "+plus.png",
-    "-minus.png",
-    "ünïcødé 顔.png",
-    "space name.png",
-]
 
 
 @pytest.fixture
 def pile(tmp_path: Path) -> Path:
-    """A folder holding every bad and awkward input of the scanner issue."""
-    folder = tmp_path / "pile"
-    write_all(folder, bad_files())
-    write_all(folder / "awkward", good_files())
-    for name in ODD_NAMES:
-        save_image(folder / "names" / name, (0, 0, 200))
-    (folder / "loop").mkdir()
-    (folder / "loop" / "back").symlink_to(folder)
-    (folder / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
-    return folder
+    return awkward_pile(tmp_path)
 
 
 @pytest.mark.parametrize("ext", ["csv", "json", "jsonl"])
@@ -88,39 +65,6 @@ def test_pillow_warnings_stay_off_stderr(tmp_path: Path, red_model: Path) -> Non
     done = facescan(tmp_path / "big.png", "--model", red_model, "--out", tmp_path / "r.csv")
     assert done.returncode == 2 and "Warning" not in done.stderr, done.stderr
     assert read_report(tmp_path / "r.csv")[0]["status"] == "error"
-
-
-def test_the_three_formats_hold_the_same_rows(tmp_path: Path, pile: Path, red_model: Path) -> None:
-    reports = {}
-    for ext in ("csv", "json", "jsonl"):
-        facescan(pile, "--model", red_model, "--out", tmp_path / f"r.{ext}", "-q")
-        reports[ext] = read_report(tmp_path / f"r.{ext}")
-    assert reports["csv"] == reports["json"] == reports["jsonl"]
-
-
-def test_json_report_has_model_and_summary(tmp_path: Path, pile: Path, red_model: Path) -> None:
-    facescan(pile, "--model", red_model, "--out", tmp_path / "r.json", "--threshold", "0.9")
-    doc = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
-    assert doc["model"]["provider"] == "CPUExecutionProvider"
-    assert doc["model"]["threshold"] == 0.9
-    summary = doc["summary"]
-    assert summary["files"] == len(doc["results"])
-    assert summary["errors"] == sum(r["status"] == "error" for r in doc["results"])
-    assert summary["flagged"] == sum(r["label"] == "ai" for r in doc["results"])
-    assert summary["interrupted"] is False
-
-
-def test_csv_neutralises_formulas_and_round_trips_odd_names(tmp_path: Path) -> None:
-    folder = tmp_path / "names"
-    for name in ODD_NAMES:
-        save_image(folder / name, (0, 0, 200))
-    model = build_red_model(tmp_path / "m.onnx")
-    done = facescan("--model", model, "--out", tmp_path / "r.csv", "--", *ODD_NAMES, cwd=folder)
-    assert done.returncode == 0, done.stderr  # blue images: nothing flagged
-    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as f:
-        cells = [row["path"] for row in csv.DictReader(f)]
-    assert sorted(cells) == sorted("'" + n if n[0] in "=+-@" else n for n in ODD_NAMES)
-    assert all(not c.startswith(("=", "+", "-", "@")) for c in cells)
 
 
 def make_tree(folder: Path, red: int = 0, blue: int = 0, bad: int = 0) -> Path:
@@ -176,13 +120,13 @@ def test_could_not_run_is_exit_2_with_a_message(
 def test_default_model_missing_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import scanner.session
+    import scanner.shipped
     from scanner.cli import app
 
     folder = tmp_path / "installed" / "scanner" / "models"
     folder.mkdir(parents=True)
     missing = folder / "facescan-accurate.onnx"
-    monkeypatch.setattr(scanner.session, "default_model_path", lambda *args: missing)
+    monkeypatch.setattr(scanner.shipped, "default_model_path", lambda *args: missing)
     from typer.testing import CliRunner
 
     done = CliRunner().invoke(app, [str(make_tree(tmp_path / "t", blue=1))])
@@ -332,7 +276,7 @@ def test_a_scan_stopped_while_it_sets_up_replaces_the_old_report_with_an_empty_o
         raise error(f"stopped while loading the {loading}")
 
     if loading == "model":
-        monkeypatch.setattr(ScanOptions, "open_scanner", stopped)
+        monkeypatch.setattr(scan_command_module, "open_scanner", stopped)
     else:
         monkeypatch.setattr(scan_command_module, "load_threaded_libraries", stopped)
     save_image(tmp_path / "pile" / "a.png", (250, 0, 0))

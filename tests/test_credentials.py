@@ -13,7 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from c2pa_signing import (
+
+from scanner import credentials
+from scanner.credentials import Action, Credentials, Ingredient, TrustSettings, read_credentials
+from scanner.decode import decode
+from scanner.testing.c2pa_signing import (
     MIME,
     Pki,
     ai_generator,
@@ -30,10 +34,6 @@ from c2pa_signing import (
     swap_pixels,
     with_jpeg_comment,
 )
-
-from scanner import credentials
-from scanner.credentials import Action, Credentials, Ingredient, TrustSettings, read_credentials
-from scanner.decode import decode
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 SIGNER = "Imaginary AI Inc"

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from commands import facescan, read_report
 from conftest import build_red_model, noise_image
-from faces_helpers import group_photo
 from PIL import Image
 
 from scanner import Scanner
 from scanner.faces import box_iou, detection_side
 from scanner.preprocess import FaceCropSpec, PreprocessSpec
 from scanner.results import FaceResult
+from scanner.testing.group_photos import group_photo
 
 FACE_SPEC = PreprocessSpec(input_size=32, faces=FaceCropSpec(output_size=32))
 # Pasted image sizes on a 1600 x 1200 canvas: the smallest face is about 100 px, 6 % of the

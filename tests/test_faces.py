@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import tomllib
 from conftest import REPO, noise_image
-from faces_helpers import group_photo
 from images import jpeg_bytes, png_bytes
 from PIL import Image
 
@@ -32,6 +31,7 @@ from scanner.faces import (
     nms,
 )
 from scanner.metadata import InvalidModelError
+from scanner.testing.group_photos import group_photo
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from conftest import save_image
 from scanner.command import bar_total
 from scanner.errors import UsageError
 from scanner.filelist import listed, split
-from scanner.options import ScanOptions
+from scanner.source import Source
 from scanner.walk import WalkError, WalkFile
 
 
@@ -177,8 +177,10 @@ def test_a_list_that_cannot_be_read_twice_is_not_counted_for_the_progress_bar(
     would take entries away from the scan."""
     pipe, listing = tmp_path / "pipe", tmp_path / "list"
     os.mkfifo(pipe)
-    listing.write_text("a.png\n")
-    assert bar_total(ScanOptions((), files_from=str(pipe)), lambda: iter(())) is None
-    assert bar_total(ScanOptions((), files_from="-"), lambda: iter(())) is None
-    total = bar_total(ScanOptions((), files_from=str(listing)), lambda: iter([WalkFile("a")]))
-    assert total is not None and list(total()) == [WalkFile("a")]
+    image = tmp_path / "a.png"
+    image.touch()
+    listing.write_text(f"{image}\n")
+    assert bar_total(Source(files_from=str(pipe))) is None
+    assert bar_total(Source(files_from="-")) is None
+    total = bar_total(Source(files_from=str(listing)))
+    assert total is not None and list(total()) == [WalkFile(str(image))]

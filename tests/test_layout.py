@@ -65,3 +65,50 @@ def test_no_import_circle_in_the_scanner() -> None:
 
     for name in sorted(graph):
         assert circle_from(name, []) is None, " -> ".join(circle_from(name, []) or [])
+
+
+def runtime_imports() -> dict[str, set[str]]:
+    """Each scanner module's direct imports of other scanner modules, as they run."""
+    files = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    known = set(files)
+    return {name: imports(path, known) - {name} for name, path in files.items()}
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module that importing `start` imports, at any remove."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for child in graph[todo.pop()] - seen:
+            seen.add(child)
+            todo.append(child)
+    return seen
+
+
+def in_package(modules: set[str], package: str) -> set[str]:
+    return {m for m in modules if m == package or m.startswith(package + ".")}
+
+
+def test_each_layer_imports_only_what_is_below_it() -> None:
+    """The baseline is read and written without the report writers; the service runs without
+    the scan command's options; the writers name the version without the package root (and
+    whatever it grows); nothing in facescan needs the test builders."""
+    graph = runtime_imports()
+    assert not in_package(reachable(graph, "scanner.baseline"), "scanner.reports")
+    scan_cli = {"scanner.cli", "scanner.options", "scanner.baseline_cli"}
+    for module in in_package(set(graph), "scanner.serve"):
+        assert not reachable(graph, module) & scan_cli, module
+    for module in in_package(set(graph), "scanner.reports"):
+        assert "scanner" not in reachable(graph, module), module
+    for module in set(graph) - in_package(set(graph), "scanner.testing"):
+        assert not in_package(graph[module], "scanner.testing"), module
+
+
+def test_only_the_settings_build_the_engine_settings() -> None:
+    """The engine gets `ScanSettings.engine` as it is: no module rebuilds it field by field."""
+    builders = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("EngineSettings"):
+                builders.add(module_name(path))
+    assert builders == {"scanner.settings"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -112,21 +111,6 @@ def test_cli_joins_a_cluster_and_writes_the_local_report(
         }
         if want["score"]:
             assert float(got["score"]) == pytest.approx(float(want["score"]), abs=1e-5)
-
-
-def test_parquet_report_holds_the_rows_in_walk_order(
-    tmp_path: Path, pile: Path, red_model: Path
-) -> None:
-    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet reports need pyarrow")
-    args = (pile, "--model", red_model, "--workers", "1", "--exit-zero")
-    assert facescan(*args, "--out", tmp_path / "r.jsonl").returncode == 0
-    assert facescan(*args, "--out", tmp_path / "r.parquet").returncode == 0
-    table = pq.read_table(tmp_path / "r.parquet").to_pylist()  # the folder, as one table
-    lines = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()
-    assert table == [json.loads(line) for line in lines]
-    assert (tmp_path / "r.parquet" / "_summary.json").is_file()
-    again = facescan(*args, "--out", tmp_path / "r.parquet")  # never mixed with an old report
-    assert again.returncode == 2 and "new or empty folder" in again.stderr
 
 
 def test_local_engine_never_imports_ray(tmp_path: Path, red_model: Path) -> None:

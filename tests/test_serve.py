@@ -28,7 +28,7 @@ with warnings.catch_warnings():  # Starlette 1.x would rather have httpx2 drive 
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-from scanner.options import ScanOptions  # noqa: E402
+from scanner.cli_options import scan_settings  # noqa: E402
 from scanner.reports.base import FIELDS, printable  # noqa: E402
 from scanner.serve.app import create_app, token_matches  # noqa: E402
 from scanner.serve.openapi import schema  # noqa: E402
@@ -36,6 +36,7 @@ from scanner.serve.options import TOKEN_ENV, ServeOptions  # noqa: E402
 from scanner.serve.server import build_service  # noqa: E402
 from scanner.serve.service import Admission  # noqa: E402
 from scanner.serve.uploads import HttpError  # noqa: E402
+from scanner.settings import ScanSettings  # noqa: E402
 from scanner.walk import IMAGE_EXTENSIONS  # noqa: E402
 
 PAGE = Path(__file__).resolve().parent.parent / "scanner" / "serve" / "page"
@@ -50,11 +51,11 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def served(model: Path, **options: Any) -> Iterator[TestClient]:
     """The app over a loaded service, its lifespan running; closed on exit."""
     scan_fields = {"max_pixels", "max_bytes", "threshold", "ignore_metadata"}
-    scan = ScanOptions(
-        paths=(), model=model, provider="cpu", workers=2,
-        **{k: options.pop(k) for k in scan_fields & set(options)},
-    )  # fmt: skip
-    serve_options = ServeOptions(scan, **options)
+    given = {k: options.pop(k) for k in scan_fields & set(options)}
+    settings = scan_settings(
+        {"model": model, "provider": "cpu", "workers": 2, "engine": "batcher", **given}
+    )
+    serve_options = ServeOptions(settings, **options)
     serve_options.check()
     with TestClient(create_app(build_service(serve_options), serve_options)) as client:
         yield client
@@ -388,7 +389,7 @@ def test_token_comparison() -> None:
 def test_unusable_token_files_are_refused(tmp_path: Path, model: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n \n")
-    options = ServeOptions(ScanOptions(paths=()), token_file=empty)
+    options = ServeOptions(ScanSettings.of(engine="batcher"), token_file=empty)
     with pytest.raises(Exception, match="holds no token"):
         options.tokens()
     with pytest.raises(Exception, match="cannot read it"):
@@ -455,10 +456,9 @@ def test_the_command_line_loads_no_server_code() -> None:
 
 def test_options_name_what_is_wrong(tmp_path: Path) -> None:
     options = ServeOptions(
-        ScanOptions(paths=(), batch_size=0),
+        ScanSettings.of(batch_size=0, batch_wait_ms=-1, engine="batcher"),
         queue=0,
         port=70000,
-        batch_wait_ms=-1,
         keep=tmp_path / "missing",
     )
     with pytest.raises(Exception) as problems:

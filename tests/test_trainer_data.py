@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faces import make_faces
+from training_faces import make_faces
 
 from scanner.preprocess import PreprocessSpec
 from trainer import data
@@ -134,7 +134,8 @@ def test_eda_reports_balance_and_cross_split_leakage(tmp_path: Path) -> None:
         assert (tmp_path / "eda" / name).is_file(), name
 
 
-def test_help_is_quick_and_does_not_import_tensorflow() -> None:
+def test_train_help_loads_no_tensorflow() -> None:
+    """`train --help` imports no TensorFlow, what made help slow (its speed is not measured)."""
     import subprocess
     import sys
 

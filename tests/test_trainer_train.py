@@ -19,7 +19,7 @@ pytest.importorskip(
     "tensorflow", reason="the trainer needs TensorFlow: pip install facescan[train]"
 )
 
-from faces import make_faces  # noqa: E402
+from training_faces import make_faces  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from scanner.decode import load  # noqa: E402

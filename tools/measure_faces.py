@@ -21,7 +21,6 @@ import argparse
 import functools
 import io
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +29,6 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the group-photo builder the tests use
-
-from faces_helpers import PastedFace, group_photo, photo_background  # noqa: E402
 
 from scanner.decode import decode  # noqa: E402
 from scanner.faces import (  # noqa: E402
@@ -47,6 +43,11 @@ from scanner.faces import (  # noqa: E402
 )
 from scanner.preprocess import RESIZE_FILTERS, fit_geometry, normalize  # noqa: E402
 from scanner.session import ModelSession  # noqa: E402
+from scanner.testing.group_photos import (  # noqa: E402  (the tests' builder)
+    PastedFace,
+    group_photo,
+    photo_background,
+)
 
 MODEL = REPO / "models" / "centerface.onnx"  # this tree's file, whatever is installed
 

@@ -1,5 +1,6 @@
 """`facescan-train eda|train|evaluate|export|quantize|checks`: options in, one clear line and
-an exit code (Exit) out on failure.
+an exit code out on failure (scanner.errors: the scanner's codes and map, read for a trainer:
+0 done, 1 a check failed, 2 cannot run, 130 interrupted).
 
 TensorFlow is imported only by the commands that need it (quietly: trainer.tfenv), so `--help` is
 quick and a missing [train] extra is reported as such, not as a traceback.
@@ -7,7 +8,6 @@ quick and a missing [train] extra is reported as such, not as a traceback.
 
 from __future__ import annotations
 
-import enum
 import functools
 import inspect
 import traceback
@@ -17,20 +17,10 @@ from typing import Annotated, Any
 
 import typer
 
-from scanner.cli import PlainUsage
+from scanner.cli_options import PlainUsage
+from scanner.errors import Exit, exit_status
 from trainer import tfenv
-from trainer.config import CheckFailed, TrainConfig, TrainerError, parse_settings
-
-
-class Exit(enum.IntEnum):
-    """The scanner's contract, read for a trainer: 0 done, 1 a check failed, 2 cannot run."""
-
-    OK = 0
-    CHECK_FAILED = 1  # export refused on parity; a run whose calibration found no signal
-    CANNOT_RUN = 2  # bad option or setting, missing or invalid DATA, missing [train] extra,
-    # existing RUN without --force, corrupt checkpoint, internal error
-    INTERRUPTED = 130  # Ctrl-C
-
+from trainer.config import TrainConfig, TrainerError, parse_settings
 
 EPILOG = (
     "Exit status: 0 ok; 1 a check failed (export refused on parity, or training whose "
@@ -78,22 +68,20 @@ def command(body: Callable[..., None]) -> Callable[..., None]:
 
 
 def _exit_code(work: Callable[[], None], debug: bool) -> Exit:
+    """The status of `work` (scanner.errors.exit_status: the scanner's map) and one line."""
     try:
         work()
-    except CheckFailed as e:
-        return _fail(str(e), Exit.CHECK_FAILED, debug)
-    except TrainerError as e:
-        return _fail(str(e), Exit.CANNOT_RUN, debug)
     except ImportError as e:
         if (e.name or "").split(".")[0] not in TRAIN_EXTRA:
-            return _fail(_internal(e), Exit.CANNOT_RUN, debug)
+            return _fail(_internal(e), exit_status(e), debug)
         message = f"{e.name} is missing: install facescan[train] (pip install 'facescan[train]')"
         return _fail(message, Exit.CANNOT_RUN, debug)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         typer.echo("facescan-train: interrupted", err=True)
-        return Exit.INTERRUPTED
-    except Exception as e:
-        return _fail(_internal(e), Exit.CANNOT_RUN, debug)
+        return exit_status(e)
+    except Exception as e:  # TrainerError (CheckFailed: 1) says what is wrong; others are bugs
+        message = str(e) if isinstance(e, TrainerError) else _internal(e)
+        return _fail(message, exit_status(e), debug)
     return Exit.OK
 
 
@@ -191,13 +179,13 @@ def train(
     """Train a detector on DATA and write model, metrics and plots to RUN."""
     from trainer.train import train as run_training
 
-    given = {k: v for k, v in locals().items() if v is not None}
-    settings: dict[str, Any] = {
-        k: given[k]
-        for k in ("epochs", "batch_size", "image_size", "arch", "seed", "lr", "patience")
-        + ("preprocess", "crop_grid", "resize_filter", "limit", "pretrained", "faces")
-        if k in given
-    }
+    named: dict[str, Any] = {
+        "epochs": epochs, "batch_size": batch_size, "image_size": image_size, "arch": arch,
+        "seed": seed, "lr": lr, "patience": patience, "preprocess": preprocess,
+        "crop_grid": crop_grid, "resize_filter": resize_filter, "limit": limit,
+        "pretrained": pretrained, "faces": faces,
+    }  # fmt: skip
+    settings = {k: v for k, v in named.items() if v is not None}  # None: not given
     settings["data"] = str(data)
     if exclude_kind:
         settings["exclude_kind"] = tuple(exclude_kind)

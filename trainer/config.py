@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from scanner.errors import Exit, FacescanError
 from scanner.preprocess import FaceCropSpec, PreprocessSpec
 from trainer import pretrained as backbones
 
@@ -20,7 +21,7 @@ AUGMENTATIONS = ("flip", "brightness", "contrast", "rescale", "jpeg", "blur")
 LIMITS = {"epochs": (1, 1000), "batch_size": (2, 1024), "patience": (1, 1000)}
 
 
-class TrainerError(Exception):
+class TrainerError(FacescanError):
     """A problem the user can fix (bad data, bad option, bad run folder): one clear message,
     exit 2 (the command could not run)."""
 
@@ -28,6 +29,8 @@ class TrainerError(Exception):
 class CheckFailed(TrainerError):
     """The command ran, and a check it exists to make failed (export parity, a run whose
     calibration found no signal): exit 1."""
+
+    exit = Exit.CHECK_FAILED
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from scanner.decode import DecodedImage, ImageError, available_cores, load
+from scanner.decode import DecodedImage, ImageError, load
 from scanner.preprocess import PreprocessSpec, fit_geometry
+from scanner.threads import available_cores
 from scanner.walk import WalkError, walk
 from trainer.config import TrainerError
 

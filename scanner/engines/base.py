@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """How and where to score; every engine reads the fields that concern it, and refuses,
-    with a UsageError, the ones it cannot honour."""
+    """How and where to score: `ScanSettings.engine`, handed to the engine as it is. Every
+    engine reads the fields that concern it, and refuses, with a UsageError, the ones it cannot
+    honour."""
 
     model: Path
     provider: str = "auto"  # auto | cpu | cuda
@@ -37,6 +38,7 @@ class EngineSettings:
     actors: int = 1  # ray: inference actors, one onnxruntime session each
     progress: bool = False  # the engine's own progress output (Ray's, with --debug)
     batch_wait_ms: float = 5.0  # batcher: longest wait for more images to fill a batch
+    name: str = "local"  # the engine (`--engine`): a module of this package
 
 
 class Engine(ABC):

@@ -26,11 +26,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from scanner.decode import available_cores
 from scanner.engines.base import Engine, EngineSettings
 from scanner.errors import UsageError
 from scanner.session import ModelSession, first_provider
-from scanner.threads import signals_to_main_thread
+from scanner.threads import available_cores, signals_to_main_thread
 from scanner.walk import WalkFile, WalkItem
 from scanner.work import Decoded, Prepare, batched, score_crops, score_items
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import signal
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -23,10 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from scanner.decode import available_cores, silence_pillow_warnings
+from scanner.decode import silence_pillow_warnings
 from scanner.engines.base import Engine, EngineSettings
 from scanner.errors import UsageError
 from scanner.session import CPU, CUDA, ModelSession
+from scanner.threads import available_cores, sigterm_handler_kept
 from scanner.walk import WalkItem
 from scanner.work import Decoded, Prepare, batched, score_crops, score_items
 
@@ -192,27 +191,6 @@ def ray_session(address: str | None, local_cpus: int, progress: bool) -> Iterato
     finally:
         if started:
             ray.shutdown()
-
-
-@contextmanager
-def sigterm_handler_kept() -> Iterator[None]:
-    """The SIGTERM handler of the main thread as it was before the block. ray.init sets its own
-    (sys.exit(15): a scan stopped by a CI job would exit 15 with a report marked failed, not 143
-    and terminated) and Ray's core adds one that prints a stack dump. A SIGTERM that comes while
-    Ray starts goes to the old handler too (facescan's raises Terminated)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can set handlers, and ray.init does not try then
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        yield
-    except SystemExit as e:
-        if e.code == signal.SIGTERM and callable(previous):
-            previous(signal.SIGTERM, None)
-        raise
-    finally:
-        if previous is not None:  # None: set outside Python, cannot be put back
-            signal.signal(signal.SIGTERM, previous)
 
 
 def quiet_ray() -> None:

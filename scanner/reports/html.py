@@ -29,10 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from scanner.reports.base import AtomicFile, ReportFormat, row
+from scanner.reports.base import THUMBNAILS, AtomicFile, ReportFormat, row
 from scanner.results import ScanResult
 
-THUMBNAILS = ("flagged", "all", "none")  # --thumbnails: which images get one
 THUMBNAIL_PX = 160
 THUMBNAIL_QUALITY = 80
 # A thumbnail is 7.9 KB in the page on average (16.5 KB at most), measured on the 488 photos of

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from scanner import __version__
 from scanner.reports.base import AtomicFile, ReportFormat, printable
 from scanner.reports.findings import invalid_credential, message, verdict
 from scanner.results import ScanResult
+from scanner.version import __version__
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 AI_RULE, UNREADABLE_RULE = "ai-generated-face", "unreadable-image"

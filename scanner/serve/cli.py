@@ -1,20 +1,25 @@
-"""`facescan serve [options]`: the options, gathered into `ServeOptions` and handed to
-`scanner.serve.server.run`. Registered on the `facescan` command group by `scanner.cli`; imports
-nothing heavy (Starlette and uvicorn load when the command runs)."""
+"""`facescan serve [options]`: the options, gathered into `ServeOptions` (the scan settings
+mapped by `scanner.cli_options`, as `facescan`'s are) and handed to `scanner.serve.server`.
+Registered on the `facescan` command group by `scanner.cli`; imports nothing heavy (Starlette
+and uvicorn load when the command runs)."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from scanner import cli_options as opts
-from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-from scanner.options import ScanOptions
+from scanner.engines.base import EngineSettings
 from scanner.serve.options import TOKEN_ENV, ServeOptions
+from scanner.settings import ScanSettings
 
-DEFAULTS = ServeOptions(ScanOptions(paths=()))
+# What each option defaults to when not given (a dataclass field's default, read without a model).
+DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in (*fields(ServeOptions), *fields(EngineSettings))
+}
 EPILOG = (
     "Endpoints: POST /v1/scan (multipart images or one raw image; one JSONL report row per "
     "image), GET /healthz, /readyz, /metrics (Prometheus), /openapi.json, and the review page "
@@ -23,41 +28,31 @@ EPILOG = (
 )
 
 
+@opts.with_settings(after="port", engine="batcher")
 def serve(
+    settings: ScanSettings,
     host: Annotated[
         str, typer.Option(help="Address to listen on (loopback unless told otherwise).")
-    ] = DEFAULTS.host,
-    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = DEFAULTS.port,
-    model: opts.Model = None,
-    precision: opts.Precision = "auto",
-    threshold: opts.Threshold = None,
-    provider: opts.Provider = "auto",
-    workers: opts.Workers = None,
+    ] = DEFAULTS["host"],
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = DEFAULTS["port"],
     batch_size: Annotated[
         int, typer.Option(help="Most images per inference batch (shared across requests).")
     ] = 32,
     batch_wait_ms: Annotated[
         float, typer.Option(help="Longest wait for more images to fill a batch, in ms.")
-    ] = DEFAULTS.batch_wait_ms,
-    threads: opts.Threads = None,
+    ] = DEFAULTS["batch_wait_ms"],
     queue: Annotated[
         int, typer.Option(help="Images held at once; past it, 503 with Retry-After.")
-    ] = DEFAULTS.queue,
+    ] = DEFAULTS["queue"],
     max_request_bytes: Annotated[
         int, typer.Option(help="Largest request body; past it, 413.")
-    ] = DEFAULTS.max_request_bytes,
+    ] = DEFAULTS["max_request_bytes"],
     max_buffered_bytes: Annotated[
         int, typer.Option(help="Upload bytes held at once, all requests; past it, 503.")
-    ] = DEFAULTS.max_buffered_bytes,
+    ] = DEFAULTS["max_buffered_bytes"],
     max_files: Annotated[
         int, typer.Option(help="Most images in one request; past it, 413.")
-    ] = DEFAULTS.max_files,
-    max_pixels: opts.MaxPixels = DEFAULT_MAX_PIXELS,
-    max_bytes: opts.MaxBytes = DEFAULT_MAX_BYTES,
-    ignore_metadata: opts.IgnoreMetadata = False,
-    c2pa_trust: opts.C2paTrust = None,
-    faces: opts.Faces = "auto",
-    min_face: opts.MinFace = None,
+    ] = DEFAULTS["max_files"],
     token_file: Annotated[
         Path | None,
         typer.Option(
@@ -74,32 +69,14 @@ def serve(
         typer.Option(help="Write every upload into this folder as SHA256.EXT [default: never]."),
     ] = None,
     debug: opts.Debug = False,
-) -> None:
+) -> int:
     """Serve the scanner over HTTP, with a review page for moderators (needs facescan[serve])."""
-    from scanner.serve.server import run
+    from scanner.serve.server import serving
 
-    scan = ScanOptions(
-        paths=(),
-        model=model,
-        precision=precision,
-        threshold=threshold,
-        provider=provider,
-        workers=workers,
-        batch_size=batch_size,
-        threads=threads,
-        max_pixels=max_pixels,
-        max_bytes=max_bytes,
-        ignore_metadata=ignore_metadata,
-        c2pa_trust=tuple(c2pa_trust or ()),
-        faces=faces,
-        min_face=min_face,
-        debug=debug,
-    )
     options = ServeOptions(
-        scan,
+        settings,
         host=host,
         port=port,
-        batch_wait_ms=batch_wait_ms,
         queue=queue,
         max_request_bytes=max_request_bytes,
         max_buffered_bytes=max_buffered_bytes,
@@ -109,4 +86,4 @@ def serve(
         keep=keep,
         debug=debug,
     )
-    raise typer.Exit(run(options))
+    return serving(options)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner import __version__
+from scanner.version import __version__
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 ROW = {

@@ -1,5 +1,5 @@
 """Every option of `facescan serve`, typed, with checks that name the option at fault. The
-scanning options are the scan command's own `ScanOptions` (one set of checks for both). No heavy
+scanning settings are the scan's own `ScanSettings` (one set of checks for both). No heavy
 imports: `facescan serve --help` loads this module.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import UsageError
-from scanner.options import ScanOptions
+from scanner.settings import ScanSettings
 
 TOKEN_ENV = "FACESCAN_TOKEN"  # a bearer token, as --token-file holds them
 MiB = 1024 * 1024
@@ -18,12 +18,11 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ServeOptions:
-    # model, precision, threshold, provider, workers, batch size, threads, max pixels and bytes,
-    # ignore metadata; `paths` stays empty
-    scan: ScanOptions
+    # the model and how it scores (the batcher engine: settings.engine.batch_wait_ms is the
+    # longest wait for more images to fill a batch)
+    settings: ScanSettings
     host: str = "127.0.0.1"  # loopback unless told otherwise
     port: int = 8000
-    batch_wait_ms: float = 5.0  # longest wait for more images to fill a batch
     queue: int = 256  # images held at once (reading, decoding, waiting, scoring); 503 past it
     max_request_bytes: int = 64 * MiB  # one request's body; 413 past it
     max_buffered_bytes: int = 512 * MiB  # all requests' bodies held at once; 503 past it
@@ -35,11 +34,7 @@ class ServeOptions:
 
     def check(self) -> None:
         """Raise a UsageError naming every option that cannot work, before the model loads."""
-        try:
-            self.scan.check(sources=False)
-            problems = []
-        except UsageError as e:
-            problems = [str(e)]
+        problems = self.settings.problems()
         for option, value in (
             ("--queue", self.queue),
             ("--max-request-bytes", self.max_request_bytes),
@@ -50,8 +45,8 @@ class ServeOptions:
                 problems.append(f"{option} must be at least 1 (got {value})")
         if not 0 <= self.port <= 65535:
             problems.append(f"--port must be in 0..65535 (got {self.port})")
-        if not 0 <= self.batch_wait_ms <= 1000:
-            problems.append(f"--batch-wait-ms must be in 0..1000 (got {self.batch_wait_ms})")
+        if not 0 <= (wait := self.settings.engine.batch_wait_ms) <= 1000:
+            problems.append(f"--batch-wait-ms must be in 0..1000 (got {wait})")
         if self.max_files > self.queue:
             problems.append("--max-files must be at most --queue (a request must fit)")
         if self.max_buffered_bytes < self.max_request_bytes:

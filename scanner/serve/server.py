@@ -30,8 +30,14 @@ LOG_LEVEL = "warning"
 
 
 def run(options: ServeOptions) -> int:
+    """`facescan serve` for a program: its exit status, errors included."""
+    return guarded(partial(serving, options), options.debug)
+
+
+def serving(options: ServeOptions) -> int:
+    """Serve until told to stop (the command line's path, inside `guarded`)."""
     load_threaded_libraries()
-    return guarded(partial(serve, options), options.debug)
+    return serve(options)
 
 
 def serve(options: ServeOptions) -> int:
@@ -60,11 +66,11 @@ def serve(options: ServeOptions) -> int:
 def build_service(options: ServeOptions) -> ScanService:
     """The scanner with the batcher engine, and the service over it (the model loaded)."""
     from scanner.decode import silence_pillow_warnings
+    from scanner.scan import Scanner
     from scanner.serve.service import Admission, ScanService
 
     silence_pillow_warnings()
-    scan = options.scan
-    scanner = scan.open_scanner(engine="batcher", batch_wait_ms=options.batch_wait_ms)
+    scanner = Scanner(options.settings)  # with the batcher engine (the command line's choice)
     admission = Admission(options.queue, options.max_buffered_bytes)
     return ScanService(scanner, admission, options.keep)
 

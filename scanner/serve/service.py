@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scanner.console import model_info
 from scanner.engines.batcher import BatchingEngine
 from scanner.reports.base import row
 from scanner.scan import Scanner
@@ -93,7 +92,7 @@ class ScanService:
         self.scanner, self.engine = scanner, scanner.engine
         self.admission, self.keep = admission, keep
         self.pool = ThreadPoolExecutor(scanner.engine.workers, "decode")
-        self.model = model_info(scanner)
+        self.model = scanner.header
         self.closed = False
 
     async def scan(self, uploads: list[Upload]) -> list[dict[str, Any]]:

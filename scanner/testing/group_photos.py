@@ -1,5 +1,6 @@
 """Group photos built from the shared faces: several dataset images pasted at chosen sizes onto one
-photo-like canvas, each with its pasted square and its label (tests and tools/measure_faces.py).
+photo-like canvas, each with its pasted square and its label (tests, bench/faces_bench.py and
+tools/measure_faces.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Sign test images with C2PA Content Credentials, as an AI generator, a camera or an editor
-would, with a throwaway certificate chain; and damage them afterwards (tests only).
+would, with a throwaway certificate chain; and damage them afterwards (tests and
+bench/provenance_bench.py).
 
-c2pa-python and cryptography are imported inside the functions, so that a test module can import
-this one and still skip cleanly where they are missing (`require_signing`).
+c2pa-python, cryptography and pytest are imported inside the functions, so that a test module can
+import this one and still skip cleanly where they are missing (`require_signing`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from PIL import Image
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -23,6 +23,8 @@ PARENT = "parent"  # the label that ties an editor's c2pa.opened action to its i
 
 
 def require_signing() -> None:
+    import pytest
+
     pytest.importorskip("c2pa", reason="needs c2pa-python: pip install 'facescan[provenance]'")
     pytest.importorskip("cryptography", reason="signing test images needs cryptography ([dev])")
 
