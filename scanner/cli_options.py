@@ -29,7 +29,12 @@ Precision = Annotated[
     str, typer.Option(help="Of a shipped model: auto (int8 when shipped, else fp32) | fp32 | int8.")
 ]
 Threshold = Annotated[
-    float | None, typer.Option(help="Flag when score >= this [default: the model's].")
+    str | None,
+    typer.Option(
+        metavar="NUMBER|NAME",
+        help="Flag when score >= this: a number in 0..1, or one of the model's operating points "
+        "by name (clip: fpr1, fpr5, balanced; reports record the name) [default: the model's].",
+    ),
 ]
 Provider = Annotated[str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")]
 Workers = Annotated[int | None, typer.Option(help="Decode threads [default: cores].")]

@@ -52,7 +52,7 @@ class Scanner:
         self,
         model: ScanSettings | str | os.PathLike[str] | None = None,
         provider: str = "auto",
-        threshold: float | None = None,
+        threshold: float | str | None = None,
         workers: int | None = None,
         batch_size: int = 32,
         threads: int | None = None,
@@ -85,7 +85,8 @@ class Scanner:
         self.model_path = settings.model
         self.info = self.engine.info
         self.spec = face_settings(self.info.preprocess, settings)
-        self.threshold = self.info.threshold if settings.threshold is None else settings.threshold
+        # the model's own, a number, or an operating point by name (a bad name stops here)
+        self.threshold, self.threshold_name = self.info.threshold_for(settings.threshold)
         # AI evidence in a file's metadata or credential labels it positive whatever the score.
         self.use_metadata = settings.use_metadata
         detector = "cuda" if settings.engine.provider == "cuda" else "cpu"
@@ -103,8 +104,9 @@ class Scanner:
     def header(self) -> dict[str, Any]:
         """What every report (and the service) says about the model that scored it."""
         return model_header(
-            self.model_path, self.provider, self.threshold, self.info.labels, self.spec.to_dict()
-        )
+            self.model_path, self.provider, self.threshold, self.info.labels,
+            self.spec.to_dict(), self.threshold_name,
+        )  # fmt: skip
 
     @property
     def provider(self) -> str:

@@ -28,7 +28,9 @@ FACES_MODES = ("auto", "off")
 class ScanSettings:
     # model (resolved), provider, threads, workers, batch size; where the engine runs
     engine: EngineSettings
-    threshold: float | None = None  # flag when score >= this (None: the model's)
+    # flag when score >= this: a number, the name of one of the model's operating points (its
+    # metadata's, e.g. fpr1), or None: the model's own
+    threshold: float | str | None = None
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     cache: Path | None = None  # SQLite result cache (None: none)
     use_metadata: bool = True  # AI evidence in metadata or a credential labels a file positive
@@ -81,7 +83,8 @@ class ScanSettings:
             )
             if value is not None and value < 1
         ]
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+        number = _number(self.threshold)
+        if number is not None and not 0.0 <= number <= 1.0:
             problems.append(f"--threshold must be in 0..1 (got {self.threshold})")
         if self.faces not in FACES_MODES:
             problems.append(f"--faces {self.faces!r}: choose from {', '.join(FACES_MODES)}")
@@ -106,7 +109,9 @@ class ScanSettings:
         (labels: the metadata's defaults). `Scanner.header` once it has loaded."""
         from scanner.metadata import ModelInfo
 
-        return model_header(self.model, self.engine.provider, self.threshold, ModelInfo.labels)
+        number = _number(self.threshold)
+        name = None if number is not None or self.threshold is None else str(self.threshold)
+        return model_header(self.model, self.engine.provider, number, ModelInfo.labels, None, name)
 
 
 def model_header(
@@ -115,15 +120,28 @@ def model_header(
     threshold: float | None,
     labels: Sequence[str],
     preprocess: dict[str, Any] | None = None,
+    threshold_name: str | None = None,
 ) -> dict[str, Any]:
-    """What every report (and the service) says about the model that scored it."""
-    return {
+    """What every report (and the service) says about the model that scored it. The threshold's
+    name is there only when it is one of the model's operating points."""
+    header = {
         "model": str(model),
         "provider": provider,
         "threshold": threshold,
         "labels": list(labels),
         "preprocess": preprocess,
     }
+    return header | ({"threshold_name": threshold_name} if threshold_name else {})
+
+
+def _number(threshold: float | str | None) -> float | None:
+    """--threshold as a number, or None when it is absent or an operating point's name."""
+    if threshold is None or isinstance(threshold, float | int):
+        return threshold
+    try:
+        return float(threshold)
+    except ValueError:
+        return None
 
 
 def _taken(values: dict[str, Any], record: type) -> dict[str, Any]:

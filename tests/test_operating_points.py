@@ -3,6 +3,9 @@ validation reals and stored in its metadata); a scan records which it used."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from scanner.metadata import InvalidThresholdError, ModelInfo
@@ -37,3 +40,42 @@ def test_an_unknown_name_lists_the_model_s_points() -> None:
         info().threshold_for("fpr1")
     with pytest.raises(InvalidThresholdError, match="not in 0..1"):
         info().threshold_for("1.5")
+
+
+def points_model(tmp_path: Path) -> Path:
+    from conftest import build_red_model
+
+    return build_red_model(
+        tmp_path / "points.onnx", threshold=0.42, extra={"operating_points": POINTS}
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "threshold", "name"),
+    [(None, 0.42, "balanced"), ("fpr1", 0.9, "fpr1"), ("0.3", 0.3, None)],
+)
+def test_a_scan_flags_at_the_named_point_and_its_report_says_which(
+    tmp_path: Path, given: str | None, threshold: float, name: str | None
+) -> None:
+    from commands import facescan
+    from conftest import save_image
+
+    save_image(tmp_path / "in" / "red.png", (204, 0, 0))  # scores 0.8
+    args = ["--threshold", given] if given else []
+    out = tmp_path / "r.json"
+    done = facescan(tmp_path / "in", "--model", points_model(tmp_path), "--out", out, *args)
+    doc = json.loads(out.read_text())
+    assert doc["model"]["threshold"] == threshold
+    assert doc["model"].get("threshold_name") == name
+    assert doc["results"][0]["label"] == ("ai" if threshold <= 0.8 else "real")
+    assert done.returncode == (1 if threshold <= 0.8 else 0)
+
+
+def test_an_unknown_point_stops_the_scan_naming_the_model_s_points(tmp_path: Path) -> None:
+    from commands import facescan
+    from conftest import save_image
+
+    save_image(tmp_path / "in" / "red.png", (200, 0, 0))
+    done = facescan(tmp_path / "in", "--model", points_model(tmp_path), "--threshold", "fpr2")
+    assert done.returncode == 2
+    assert "it has: balanced, fpr1, fpr5" in done.stderr
