@@ -271,6 +271,10 @@ def probe(
         list[Path] | None,
         typer.Option(help="Another dataset whose test split the card reports (repeatable)."),
     ] = None,
+    train_limit: Annotated[
+        int | None,
+        typer.Option(help="Train on this many train images, a seeded random subset [all]."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace the files of an existing RUN.")] = False,
 ) -> None:
     """Train the `clip` family: a linear probe on frozen CLIP ViT-B/16 features of each face,
@@ -279,7 +283,7 @@ def probe(
     from trainer.probe import train as train_probe
     from trainer.probe_eval import evaluate as evaluate_probe
 
-    train_probe(data, out, force)
+    train_probe(data, out, force, train_limit)
     result = evaluate_probe(out, data, also or [])
     for name, test in result["test"].items():
         typer.echo(

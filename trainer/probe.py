@@ -180,16 +180,27 @@ def select(
     return [s for s in kept if data.source_of(s, manifest) not in drop_sources]
 
 
+def train_images(kept: list[data.Sample], limit: int | None) -> list[data.Sample]:
+    """The train split in a seeded random order, the first `limit` of it (None: all): a
+    smaller run is a random subset, and every larger one holds it."""
+    train = [s for s in kept if s.split == "train"]
+    random.Random(SEED).shuffle(train)
+    return train[:limit]
+
+
 def fit(
     cache: FeatureCache,
     samples: list[data.Sample],
     manifest: dict[str, dict[str, str]],
     drop_sources: tuple[str, ...] = (),
+    train_limit: int | None = None,
 ) -> dict[str, Any]:
     """Head, calibration and operating points from the train and val splits (without
-    `drop_sources`: a leave-one-generator-out fit)."""
+    `drop_sources`: a leave-one-generator-out fit). `train_limit` is taken before the drop, so
+    a leave-one-out fit sees the same images less the held-out generator's."""
+    train = train_images(select(samples, manifest, ()), train_limit)
+    train = [s for s in train if data.source_of(s, manifest) not in drop_sources]
     kept = select(samples, manifest, drop_sources)
-    train = [s for s in kept if s.split == "train"]
     val = load_split(cache, [s for s in kept if s.split == "val"], manifest, VAL_VIEWS)
     x, y = train_split(cache, train)
     head, l2, auc_by_l2 = choose_l2(x, y, val)
@@ -215,7 +226,9 @@ def open_cache(spec: PreprocessSpec) -> FeatureCache:
     return FeatureCache(spec, encoder.Encoder(encoder.require_encoder()), encoder.IDENTITY)
 
 
-def train(data_dir: Path, out: Path, force: bool = False) -> dict[str, Any]:
+def train(
+    data_dir: Path, out: Path, force: bool = False, train_limit: int | None = None
+) -> dict[str, Any]:
     """Fit the probe on DATA, write the run to `out`; the record. CheckFailed when the
     validation mix shows no signal (the run is written, to look at)."""
     if out.exists() and any(out.iterdir()) and not force:
@@ -225,7 +238,7 @@ def train(data_dir: Path, out: Path, force: bool = False) -> dict[str, Any]:
     manifest = data.read_manifest(data_dir)
     spec = clip_spec()
     cache = open_cache(spec)
-    fitted = fit(cache, samples, manifest)
+    fitted = fit(cache, samples, manifest, train_limit=train_limit)
     out.mkdir(parents=True, exist_ok=True)
     files.write_text(out / "head.json", json.dumps(fitted["head"].to_dict()))
     record = {

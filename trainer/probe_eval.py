@@ -37,17 +37,16 @@ def rates(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | i
 
 
 def test_metrics(cache: FeatureCache, data_dir: Path, run: dict) -> dict[str, Any]:
-    """Metrics of DATA's test split, photoshop edits apart, and FPR or recall per source."""
+    """Metrics of DATA's test split (photoshop edits left out: not AI generation), and the
+    false-positive rate or recall per source."""
     samples, _ = data.find_samples(data_dir)
     manifest = data.read_manifest(data_dir)
-    test = [s for s in samples if s.split == "test"]
+    test = [s for s in probe.select(samples, manifest, ()) if s.split == "test"]
     p = scores(cache, test, "native", run)
     y = np.array([s.label for s in test])
-    kinds = np.array([manifest.get(s.rel, {}).get("kind", "") for s in test])
     sources = [data.source_of(s, manifest) for s in test]
-    keep = kinds != "manipulated"
     t = run["threshold"]
-    result = metrics.summary(y[keep], p[keep], t)
+    result = metrics.summary(y, p, t)
     result["by_source"] = {
         source: rates(y[idx], p[idx], t)
         for source in sorted(set(sources))
@@ -69,7 +68,10 @@ def size_rows(cache: FeatureCache, test: list[data.Sample], run: dict) -> dict[s
 
 
 def logo(
-    cache: FeatureCache, samples: list[data.Sample], manifest: dict[str, dict[str, str]]
+    cache: FeatureCache,
+    samples: list[data.Sample],
+    manifest: dict[str, dict[str, str]],
+    train_limit: int | None = None,
 ) -> dict[str, Any]:
     """Per AI generator: the probe refitted (and its threshold chosen) without it, then its test
     faces against every test real: ROC-AUC and the recall at that threshold."""
@@ -79,7 +81,7 @@ def logo(
     source = [data.source_of(s, manifest) for s in test]
     rows: dict[str, Any] = {}
     for held in ai if len(ai) > 1 else []:  # one generator: nothing would be left to learn
-        fitted = probe.fit(cache, samples, manifest, drop_sources=(held,))
+        fitted = probe.fit(cache, samples, manifest, (held,), train_limit)
         run = {"head": fitted["head"], "temperature": fitted["calibration"]["temperature"]}
         pick = [s for s, g in zip(test, source, strict=True) if s.label == 0 or g == held]
         y = np.array([s.label for s in pick])
@@ -133,7 +135,9 @@ def evaluate(run_dir: Path, data_dir: Path, also: list[Path]) -> dict[str, Any]:
         "operating_points": calibration["operating_points"],
         "test": {d.name: test_metrics(cache, d, run) for d in [data_dir, *also]},
         "sizes": {v: {k: x for k, x in r.items() if k != "scores"} for v, r in sizes.items()},
-        "leave_one_generator_out": logo(cache, samples, manifest),
+        "leave_one_generator_out": logo(
+            cache, samples, manifest, record["settings"].get("train_limit")
+        ),
     }
     files.write_text(run_dir / "metrics.json", json.dumps(result, indent=2))
     return result
