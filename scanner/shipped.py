@@ -14,7 +14,7 @@ from scanner.errors import InvalidModelError
 # The shipped models, by the name --model takes: the default first. Each is
 # models/facescan-NAME.onnx, with its int8 twin facescan-NAME-int8.onnx where that holds the fp32
 # model's accuracy (models/README.md has a section on each).
-SHIPPED = ("accurate", "fast")
+SHIPPED = ("accurate", "fast", "clip")
 PRECISIONS = ("auto", "fp32", "int8")
 
 
