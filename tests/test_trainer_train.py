@@ -42,7 +42,10 @@ from trainer.train import calibrate, check_calibration  # noqa: E402
 TF_NOISE = re.compile(
     r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|TF_ENABLE_ONEDNN_OPTS|cuInit|cuda|^WARNING:absl"
 )
-TINY = ["--epochs", "1", "--image-size", "32", "--batch-size", "8"]
+# The small network from scratch on whole images: the defaults are the shipped recipe (a
+# pretrained EfficientNet on face crops, trainer/config.py RECIPE), too slow for a test.
+SMALL = ["--arch", "lean", "--whole-image", "--set", "tta=", "--lr", "1e-3"]
+TINY = [*SMALL, "--epochs", "1", "--image-size", "32", "--batch-size", "8"]
 FACESCAN = [sys.executable, "-c", "from scanner.cli import main; main()"]
 
 
@@ -194,6 +197,7 @@ def test_flat_layout_with_crops_trains_and_exports(
         "--set", "val_fraction=0.3", "--set", "test_fraction=0.3",
     )  # fmt: skip
     assert code == 0, output
+    assert "no MANIFEST.csv in DATA: nothing to drop by kind (manipulated)" in output
     assert sorted(written) == ["config.json", "model.keras"]  # each once, whole
     config = json.loads((run / "config.json").read_text())
     assert (config["data"]["layout"], config["data"]["seed"]) == ("flat", 5)
@@ -287,7 +291,7 @@ def test_no_tensorflow_start_up_noise_on_stderr(run: Path, data_dir: Path, tmp_p
 def test_shared_dataset_train_export_scan(shared_data: Path, tmp_path: Path) -> None:
     run, model = tmp_path / "run", tmp_path / "model.onnx"
     code, output = cli(
-        "train", shared_data, "--out", run, "--epochs", "1", "--image-size", "64",
+        "train", shared_data, "--out", run, *SMALL, "--epochs", "1", "--image-size", "64",
         "--limit", "120", "--exclude-kind", "manipulated",
     )  # fmt: skip
     assert code == 0, output
@@ -313,7 +317,8 @@ def test_a_face_crop_model_trains_on_the_scanners_crops_and_scans_every_face(
     run, model = tmp_path / "run", tmp_path / "model.onnx"
     code, output = cli(
         "train", shared_data, "--out", run, "--epochs", "1", "--image-size", "48", "--faces",
-        "--limit", "80", "--exclude-kind", "manipulated", "--arch", "lean",
+        "--limit", "80", "--exclude-kind", "manipulated", "--arch", "lean", "--set", "tta=",
+        "--lr", "1e-3",
     )  # fmt: skip
     assert code == 0, output
     assert cli("export", run, "--out", model)[0] == 0

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from scanner.cli import PlainUsage
+from trainer import pretrained as backbones
 from trainer import tfenv
 from trainer.config import CheckFailed, TrainConfig, TrainerError, parse_settings
 
@@ -49,7 +50,7 @@ app = typer.Typer(
     epilog=EPILOG,
 )
 TRAIN_EXTRA = {"tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"}
-DEFAULTS = TrainConfig()
+DEFAULTS = TrainConfig.recipe()
 DEBUG = inspect.Parameter(
     "debug",
     inspect.Parameter.KEYWORD_ONLY,
@@ -124,7 +125,11 @@ def train(
     ] = None,
     image_size: Annotated[
         int | None,
-        typer.Option(help="Model input N x N [256; efficientnet-lite0/1/2: 224/240/260]."),
+        typer.Option(
+            help=f"Model input N x N [{DEFAULTS.image_size}; another --arch: its own, "
+            + ", ".join(f"{a} {backbones.default_input_size(a)}" for a in backbones.BACKBONES)
+            + f", others {TrainConfig().image_size}]."
+        ),
     ] = None,
     arch: Annotated[
         str | None,
@@ -133,15 +138,20 @@ def train(
         ),
     ] = None,
     pretrained: Annotated[
-        str | None, typer.Option(help="imagenet: start from ImageNet weights (efficientnet-lite*).")
+        str | None,
+        typer.Option(
+            help="imagenet: start from ImageNet weights (efficientnet-lite*); none: from scratch "
+            f"[{DEFAULTS.pretrained or 'none'}; another --arch without weights: none]."
+        ),
     ] = None,
     faces: Annotated[
         bool | None,
         typer.Option(
             "--faces/--whole-image",
             help="Train on the face the scanner's detector finds (the model's metadata then asks "
-            "facescan to score every face) [default: whole image]. Crop settings: --set "
-            "face_margin=0.1 face_align=true min_face=40.",
+            f"facescan to score every face) [{'faces' if DEFAULTS.faces else 'whole image'}]. "
+            f"Crop settings: --set face_margin={DEFAULTS.face_margin} "
+            f"face_align={str(DEFAULTS.face_align).lower()} min_face={DEFAULTS.min_face}.",
         ),
     ] = None,
     seed: Annotated[
@@ -167,7 +177,11 @@ def train(
         typer.Option(help=f"bilinear, bicubic, lanczos... [{DEFAULTS.resize_filter}]."),
     ] = None,
     exclude_kind: Annotated[
-        list[str] | None, typer.Option(help="Drop MANIFEST.csv kind (repeatable).")
+        list[str] | None,
+        typer.Option(
+            help=f"Drop MANIFEST.csv kind (repeatable) [{','.join(DEFAULTS.exclude_kind)}; "
+            "--set exclude_kind= drops none]."
+        ),
     ] = None,
     exclude_source: Annotated[
         list[str] | None,
@@ -188,10 +202,14 @@ def train(
     ] = None,
     force: Annotated[bool, typer.Option(help="Reuse an existing RUN folder.")] = False,
 ) -> None:
-    """Train a detector on DATA and write model, metrics and plots to RUN."""
+    """Train a detector on DATA and write model, metrics and plots to RUN. The defaults are the
+    shipped accurate model's recipe (models/README.md); smaller and faster: --arch lean-wide
+    --whole-image --set tta= (the fast model: make train-fast)."""
     from trainer.train import train as run_training
 
     given = {k: v for k, v in locals().items() if v is not None}
+    if pretrained == "none":
+        given["pretrained"] = ""
     settings: dict[str, Any] = {
         k: given[k]
         for k in ("epochs", "batch_size", "image_size", "arch", "seed", "lr", "patience")

@@ -77,7 +77,11 @@ def load_data(cfg: TrainConfig) -> tuple[data.Decoded, dict[str, Any], dict]:
     root = Path(cfg.data)
     samples, record = data.find_samples(root, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     manifest = data.read_manifest(root)
-    samples, record["dropped_by_kind"] = data.exclude_kinds(samples, manifest, cfg.exclude_kind)
+    kinds = cfg.exclude_kind if manifest else ()  # the recipe's default, on DATA without kinds
+    if cfg.exclude_kind and not manifest:
+        listed = ", ".join(cfg.exclude_kind)
+        print(f"no {data.MANIFEST} in DATA: nothing to drop by kind ({listed})")
+    samples, record["dropped_by_kind"] = data.exclude_kinds(samples, manifest, kinds)
     samples, record["dropped_by_source"] = data.exclude_sources(
         samples, manifest, cfg.exclude_source
     )
