@@ -19,7 +19,7 @@ pytest.importorskip(
     "tensorflow", reason="the trainer needs TensorFlow: pip install facescan[train]"
 )
 
-from faces import make_faces  # noqa: E402
+from faces import face, make_faces  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from scanner.decode import load  # noqa: E402
@@ -270,6 +270,30 @@ def test_a_run_whose_calibration_found_no_signal_fails_its_check(
     assert "temperature fit hit the bottom of its range" in capsys.readouterr().err
     assert "temperature_at_edge" not in calibrate(
         backwards * -1 + np.random.default_rng(0).normal(0, 4, (40, 1)), y
+    )
+
+
+def test_export_refuses_a_run_whose_calibration_found_no_signal(tmp_path: Path) -> None:
+    """One image copied into every class: the model gives every image the same logit, so the
+    temperature fit runs to the top of its range. `train` writes the run and exits 1; `export`
+    refuses it (exit 1, no file) unless told --force-no-signal."""
+    one = face("real", 0)
+    for split in ("train", "val"):
+        for label in ("real", "fake"):
+            (tmp_path / "data" / split / label).mkdir(parents=True)
+            for i in range(10):
+                one.save(tmp_path / "data" / split / label / f"{i}.jpg", quality=90)
+    run, model = tmp_path / "run", tmp_path / "model.onnx"
+    code, output = cli("train", tmp_path / "data", "--out", run, *TINY)
+    assert code == 1 and "calibration found no signal" in output, output
+    code, output = cli("export", run, "--out", model)
+    assert code == 1, output
+    assert "export refused" in output and "--force-no-signal exports it anyway" in output
+    assert not model.exists()
+    code, output = cli("export", run, "--out", model, "--force-no-signal")
+    assert code == 0 and "exported because of --force-no-signal" in output, output
+    assert ModelSession(model, provider="cpu").info.extra["calibration"]["temperature_at_edge"] == (
+        "upper"
     )
 
 

@@ -27,16 +27,17 @@ class Exit(enum.IntEnum):
     """The scanner's contract, read for a trainer: 0 done, 1 a check failed, 2 cannot run."""
 
     OK = 0
-    CHECK_FAILED = 1  # export refused on parity; a run whose calibration found no signal
+    CHECK_FAILED = 1  # export refused (parity, or no signal); training that found no signal
     CANNOT_RUN = 2  # bad option or setting, missing or invalid DATA, missing [train] extra,
     # existing RUN without --force, corrupt checkpoint, internal error
     INTERRUPTED = 130  # Ctrl-C
 
 
 EPILOG = (
-    "Exit status: 0 ok; 1 a check failed (export refused on parity, or training whose "
-    "calibration found no signal); 2 the command could not run (bad option or setting, missing "
-    "or invalid DATA, missing [train] extra, existing RUN without --force, corrupt checkpoint); "
+    "Exit status: 0 ok; 1 a check failed (training whose calibration found no signal, or "
+    "export refused: a Keras/ONNX mismatch or such a run); 2 the command could not run (bad "
+    "option or setting, missing or invalid DATA, missing [train] extra, existing RUN or report "
+    "folder without --force, corrupt checkpoint); "
     "130 interrupted. --debug shows tracebacks and TensorFlow's own log lines."
 )
 # rich_markup_mode=None: help texts are plain text, so "[30]" defaults and "lean | lean-wide"
@@ -49,6 +50,7 @@ app = typer.Typer(
     help="Fit, evaluate and export the facescan Keras detector.",
     epilog=EPILOG,
 )
+REUSE_REPORT = "Write into an existing, non-empty report folder (its files are replaced)."
 TRAIN_EXTRA = {"tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"}
 DEFAULTS = TrainConfig.recipe()
 DEBUG = inspect.Parameter(
@@ -233,7 +235,10 @@ def evaluate(
     ],
     data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder in either training layout.")],
     split: Annotated[str, typer.Option(help="train | val | test | all.")] = "test",
-    out: Annotated[Path | None, typer.Option(help="Report folder [RUN/eval-SPLIT].")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Report folder [RUN/eval-SPLIT, or runs/eval-STEM-SPLIT for STEM.onnx]."),
+    ] = None,
     exclude_kind: Annotated[
         list[str] | None,
         typer.Option(help="Drop MANIFEST.csv kind (repeatable) [the model's training setting]."),
@@ -247,6 +252,7 @@ def evaluate(
             "metrics.json and sources_SPLIT.png."
         ),
     ] = False,
+    force: Annotated[bool, typer.Option(help=REUSE_REPORT)] = False,
 ) -> None:
     """Metrics and plots of a Keras run or an ONNX model on any folder."""
     from trainer.evaluate import evaluate as run_evaluation
@@ -255,7 +261,7 @@ def evaluate(
     if not model.exists():
         raise TrainerError(f"model not found: {model}")
     kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
-    result = run_evaluation(model, data, split, out, kinds)
+    result = run_evaluation(model, data, split, out, kinds, force)
     if by_source:
         typer.echo(source_table(result[split].get("by_source", {})))
 
@@ -265,12 +271,19 @@ def export(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="RUN folder written by `train`.")],
     out: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")],
     opset: Annotated[int, typer.Option(help="ONNX opset (13-18).")] = 17,
+    force_no_signal: Annotated[
+        bool,
+        typer.Option(
+            "--force-no-signal",
+            help="Export a run whose calibration found no signal (scores all near 0.5) anyway.",
+        ),
+    ] = False,
 ) -> None:
     """Export RUN's best model to ONNX with its metadata; fail (exit 1) on a Keras/ONNX
-    mismatch."""
+    mismatch or a run whose calibration found no signal."""
     from trainer.export import export as run_export
 
-    run_export(run, out, opset)
+    run_export(run, out, opset, force_no_signal)
 
 
 @command
@@ -336,7 +349,10 @@ def audit(
         str, typer.Option(help="train | val | test | all, or a comma list (val,test).")
     ] = "test",
     out: Annotated[
-        Path | None, typer.Option(help="Report folder [default: beside MODEL: audit-SPLIT].")
+        Path | None,
+        typer.Option(
+            help="Report folder [RUN/audit-SPLIT, or runs/audit-STEM-SPLIT for STEM.onnx]."
+        ),
     ] = None,
     prompts: Annotated[
         Path | None,
@@ -349,6 +365,7 @@ def audit(
         ),
     ] = None,
     include_all: Annotated[bool, typer.Option(help="Drop nothing by kind.")] = False,
+    force: Annotated[bool, typer.Option(help=REUSE_REPORT)] = False,
 ) -> None:
     """Bias audit: error rates per skin tone, prompt group, size and JPEG quality, with 95 % CIs."""
     from trainer.audit import audit as run_audit
@@ -358,7 +375,7 @@ def audit(
     if prompts is not None and not prompts.is_file():
         raise TrainerError(f"prompt list not found: {prompts}")
     kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
-    run_audit(model, data, split, out, prompts, kinds)
+    run_audit(model, data, split, out, prompts, kinds, force=force)
 
 
 def main() -> None:
