@@ -153,6 +153,7 @@ def rate_panels(
         ax.set_ylim(-0.5, slots - 0.5)
         line = ax.axvline(overall, color="k", linestyle="--", linewidth=1)
         ax.set(xlim=(0, 1), xlabel=f"{rate}, 95 % Wilson interval", title=name)
+    fig.suptitle(f"{rate} per group, 95 % Wilson intervals")
     if line is not None:
         line.set_label(f"{overall_label}: {pct(overall)}")
         fig.legend(handles=[line], loc="lower center", fontsize=8)

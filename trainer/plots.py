@@ -116,7 +116,7 @@ def pr(y: np.ndarray, p: np.ndarray, path: Path, split: str, threshold: float) -
     ax.plot(*point, "ko", label=f"threshold {threshold:.3f}")
     ax.set(xlabel="recall (ai caught)", ylabel="precision (flagged that are ai)", ylim=(0, 1.02))
     ax.set_title(f"precision-recall ({split})")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)  # a weak model's curve can fall into any corner
     return _save(fig, path)
 
 
