@@ -85,6 +85,23 @@ def test_another_arch_starts_from_scratch_at_its_own_size_unless_told() -> None:
     assert DEFAULTS.override({"exclude_kind": ""}).exclude_kind == ()
 
 
+def test_train_flags_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The command line on top of the recipe: --pretrained none trains the default network from
+    scratch; --arch lean-wide alone drops the ImageNet weights it does not have."""
+    from trainer import train
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(train, "train", lambda cfg, out, force: seen.append(cfg))
+    base = ["train", str(tmp_path), "--out", str(tmp_path / "run")]
+    for extra in (["--pretrained", "none"], ["--arch", "lean-wide", "--whole-image"]):
+        code, output = invoke(*base, *extra)
+        assert code == 0, output
+    scratch, small = seen
+    assert (scratch.arch, scratch.pretrained, scratch.image_size) == ("efficientnet-lite0", "", 128)
+    assert (small.arch, small.pretrained, small.faces) == ("lean-wide", "", False)
+    assert small.tta == "flip"  # the recipe's, until --set tta=
+
+
 def test_a_config_json_missing_a_newer_field_means_that_fields_old_default() -> None:
     """Runs written before `faces`, `tta` and `pretrained` existed trained without them: the
     recipe's defaults must not be read into them."""
