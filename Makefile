@@ -28,17 +28,16 @@ test: lint typecheck pytest
 
 # The shipped models' recipes (models/README.md): photoshopped faces are not AI generation, so
 # they are left out of training. Add TRAIN_ARGS=--force to reuse an existing RUN folder.
-# `accurate` (the default): EfficientNet-Lite0 from ImageNet weights, on face crops, flip TTA.
+# `accurate` (the default): the trainer's own defaults (trainer/config.py RECIPE), EfficientNet-Lite0
+# from ImageNet weights on 128-px face crops, flip TTA.
 train:
-	$(PYTHON) -m trainer train $(DATA) --out $(RUN) --arch efficientnet-lite0 --pretrained imagenet \
-		--faces --image-size 128 --epochs 8 --batch-size 32 --lr 3e-4 --patience 3 \
-		--exclude-kind manipulated --set tta=flip $(TRAIN_ARGS)
+	$(PYTHON) -m trainer train $(DATA) --out $(RUN) $(TRAIN_ARGS)
 
 # `fast`: the small CNN from scratch, whole image (make train-fast DATA=../shared/datasets/faces
 # RUN=runs/fast, then make export-onnx RUN=runs/fast OUT=models/facescan-fast.onnx DATA=...).
 train-fast:
-	$(PYTHON) -m trainer train $(DATA) --out $(RUN) --arch lean-wide --image-size 128 \
-		--epochs 30 --batch-size 64 --lr 2e-3 --patience 10 --exclude-kind manipulated $(TRAIN_ARGS)
+	$(PYTHON) -m trainer train $(DATA) --out $(RUN) --arch lean-wide --whole-image --set tta= \
+		--image-size 128 --epochs 30 --batch-size 64 --lr 2e-3 --patience 10 $(TRAIN_ARGS)
 
 # The fp32 model, then its int8 twin calibrated on the validation images.
 export-onnx:

@@ -14,8 +14,10 @@ pytest.importorskip(
     "matplotlib", reason="the trainer needs its [train] extra: pip install facescan[train]"
 )
 
+from scanner.preprocess import FaceCropSpec  # noqa: E402
 from trainer import robustness, tfenv  # noqa: E402
-from trainer.cli import app  # noqa: E402
+from trainer.cli import DEFAULTS, app  # noqa: E402
+from trainer.config import TrainConfig, TrainerError  # noqa: E402
 
 
 def invoke(*args: str) -> tuple[int, str]:
@@ -43,10 +45,72 @@ def test_every_command_help_shows_every_option_help_in_full() -> None:
                 assert squeezed(text) in squeezed(output), (name, param.name, output)
     _, train_help = invoke("train", "--help")
     for shown in (
-        "lean | lean-wide | seed-cnn | efficientnet-lite0/1/2 [lean].",
-        "Maximum epochs [30].",
+        "lean | lean-wide | seed-cnn | efficientnet-lite0/1/2 [efficientnet-lite0].",
+        "Maximum epochs [8].",
+        "Model input N x N [128;",
+        "[faces].",
     ):
         assert squeezed(shown) in squeezed(train_help)
+
+
+def test_train_help_gives_the_face_crops_real_defaults() -> None:
+    _, train_help = invoke("train", "--help")
+    crop = FaceCropSpec()
+    shown = f"--set face_margin={crop.margin} face_align=true min_face={crop.min_face}."
+    assert squeezed(shown) in squeezed(train_help), train_help
+
+
+def test_train_defaults_are_the_shipped_accurate_models_recipe() -> None:
+    """`facescan-train train DATA` with no flags trains what the accurate model was trained
+    with (its metadata records every setting), and the Makefile adds nothing to it."""
+    accurate = Path(__file__).resolve().parent.parent / "models" / "facescan-accurate.onnx"
+    if not accurate.is_file():
+        pytest.skip("no model shipped in models/ yet")
+    from scanner.session import ModelSession
+
+    settings = ModelSession(accurate, provider="cpu").info.extra["training"]["settings"]
+    assert TrainConfig.from_dict(settings) == DEFAULTS.override({"data": settings["data"]})
+    makefile = (accurate.parent.parent / "Makefile").read_text()
+    recipe = makefile.split("\ntrain:\n", 1)[1].splitlines()[0]
+    assert recipe.strip() == "$(PYTHON) -m trainer train $(DATA) --out $(RUN) $(TRAIN_ARGS)"
+
+
+def test_another_arch_starts_from_scratch_at_its_own_size_unless_told() -> None:
+    assert (DEFAULTS.arch, DEFAULTS.pretrained, DEFAULTS.image_size) == (
+        "efficientnet-lite0", "imagenet", 128,
+    )  # fmt: skip
+    lean = DEFAULTS.override({"arch": "lean"})
+    assert (lean.pretrained, lean.image_size, lean.faces) == ("", 256, True)
+    assert DEFAULTS.override({"arch": "efficientnet-lite0"}) == DEFAULTS  # naming the default
+    assert DEFAULTS.override({"arch": "efficientnet-lite1"}).image_size == 240
+    with pytest.raises(TrainerError, match="--pretrained imagenet needs --arch"):
+        DEFAULTS.override({"arch": "lean", "pretrained": "imagenet"})
+    assert DEFAULTS.override({"exclude_kind": ""}).exclude_kind == ()
+
+
+def test_train_flags_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The command line on top of the recipe: --pretrained none trains the default network from
+    scratch; --arch lean-wide alone drops the ImageNet weights it does not have."""
+    from trainer import train
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(train, "train", lambda cfg, out, force: seen.append(cfg))
+    base = ["train", str(tmp_path), "--out", str(tmp_path / "run")]
+    for extra in (["--pretrained", "none"], ["--arch", "lean-wide", "--whole-image"]):
+        code, output = invoke(*base, *extra)
+        assert code == 0, output
+    scratch, small = seen
+    assert (scratch.arch, scratch.pretrained, scratch.image_size) == ("efficientnet-lite0", "", 128)
+    assert (small.arch, small.pretrained, small.faces) == ("lean-wide", "", False)
+    assert small.tta == "flip"  # the recipe's, until --set tta=
+
+
+def test_a_config_json_missing_a_newer_field_means_that_fields_old_default() -> None:
+    """Runs written before `faces`, `tta` and `pretrained` existed trained without them: the
+    recipe's defaults must not be read into them."""
+    old = {k: v for k, v in DEFAULTS.to_dict().items() if k not in ("faces", "tta", "pretrained")}
+    cfg = TrainConfig.from_dict({**old, "arch": "lean-wide", "image_size": 128})
+    assert (cfg.faces, cfg.tta, cfg.pretrained) == (False, "", "")
 
 
 def test_top_help_states_the_exit_codes() -> None:

@@ -11,11 +11,13 @@ import pytest
 pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install facescan[train]")
 
 from matplotlib.colors import to_rgba  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from trainer import data, plots  # noqa: E402
-from trainer.eda import sample_groups  # noqa: E402
+from trainer import audit_report, data, plots  # noqa: E402
+from trainer.eda import QUALITY_EDGES, SIZE_EDGES, categories, sample_groups  # noqa: E402
 from trainer.metrics import by_source  # noqa: E402
+from trainer.robustness import reliability  # noqa: E402
 
 RNG = np.random.default_rng(0)
 Y = np.array([0] * 30 + [1] * 10)
@@ -75,10 +77,9 @@ def test_one_colour_per_class_in_every_figure(tmp_path: Path) -> None:
     balance = plots.bars({"train": {"ai": 3, "real": 5}}, tmp_path / "b.png", "t", "split")
     by_label = {c.get_label(): c.patches[0].get_facecolor() for c in balance.axes[0].containers}
     assert by_label == {"real": colour_of("real"), "ai": colour_of("ai")}
-    hist = plots.histograms({"real": [1.0, 2.0], "ai": [2.0]}, tmp_path / "h.png", "t", "x")
     scores = plots.score_histogram(Y, P, 0.5, tmp_path / "s.png", "val")
     scatter = plots.pca_scatter(RNG.random((40, 2)), Y, np.array([0.5, 0.2]), tmp_path / "p.png")
-    for fig in (hist, scores, scatter):
+    for fig in (balance, scores, scatter):
         legend = fig.axes[0].get_legend()
         for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
             name = text.get_text().split()[0]
@@ -88,11 +89,105 @@ def test_one_colour_per_class_in_every_figure(tmp_path: Path) -> None:
                 assert to_rgba(face, 1)[:3] == colour_of(name)[:3], (fig, name)
 
 
-def test_a_single_jpeg_quality_is_one_labelled_tick(tmp_path: Path) -> None:
-    fig = plots.histograms(
-        {"real": [75] * 3, "ai": [75] * 4}, tmp_path / "q.png", "quality", "q", discrete=True
-    )
-    assert visible_ticks(fig.axes[0].xaxis) == [75]
+def test_one_epoch_is_one_integer_tick(tmp_path: Path) -> None:
+    history = {k: [0.5] for k in ("loss", "val_loss", "auc", "val_auc")}
+    for ax in plots.curves(history, tmp_path / "curves.png", best_epoch=1).axes:
+        assert visible_ticks(ax.xaxis) == [1]  # not 0.945, 0.96, ... 1.05
+
+
+def bar_boxes(fig: Figure) -> list:  # type: ignore[type-arg]
+    """Display boxes of every bar drawn (the figure drawn first, so the layout is final)."""
+    fig.canvas.draw()
+    return [p.get_window_extent() for ax in fig.axes for p in ax.patches if p.get_height() > 0]
+
+
+def legend_boxes(fig: Figure) -> list:  # type: ignore[type-arg]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    assert legends
+    return [legend.get_window_extent() for legend in legends]
+
+
+def assert_no_legend_on_a_bar(fig: Figure) -> None:
+    bars = bar_boxes(fig)
+    assert bars
+    for legend in legend_boxes(fig):
+        assert not [b for b in bars if legend.overlaps(b)], legend
+
+
+def test_sizes_and_qualities_are_categories_each_bar_with_its_count(tmp_path: Path) -> None:
+    # Both classes at 250 px, the ai ones also at 256: two slots, not neighbours at ~252, ~254.
+    sizes = categories({"real": [250] * 4, "ai": [250] * 3 + [256] * 5}, SIZE_EDGES)
+    ax = plots.bars(sizes, tmp_path / "sizes.png", "sizes", "longest side (px)").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["250", "256"]
+    assert [t.get_text() for t in ax.texts] == ["4", "0", "3", "5"]  # real then ai, per slot
+    # Many values: ranges, in order, still one slot each.
+    qualities = categories({"real": list(range(40, 101, 4)), "ai": [75]}, QUALITY_EDGES)
+    ax = plots.bars(qualities, tmp_path / "q.png", "quality", "quality").axes[0]
+    shown = [t.get_text() for t in ax.get_xticklabels()]
+    assert shown == ["1-49", "50-59", "60-69", "70-79", "80-89", "90-94", "95-100"]
+    assert sum(int(t.get_text()) for t in ax.texts) == 17  # every image counted on a bar
+
+
+def test_legends_cover_no_bar(tmp_path: Path) -> None:
+    # Tall bars at the right, where matplotlib's "best" legend would otherwise have to go.
+    formats = {"GIF": {"real": 1, "ai": 1}, "JPEG": {"real": 90, "ai": 95}, "PNG": {"ai": 99}}
+    assert_no_legend_on_a_bar(plots.bars(formats, tmp_path / "f.png", "formats", "format"))
+    one = categories({"real": [75] * 30, "ai": [75] * 40}, QUALITY_EDGES)
+    assert_no_legend_on_a_bar(plots.bars(one, tmp_path / "q.png", "quality", "quality"))
+    confident = np.where(Y == 1, 0.99, 0.01)  # tall bars at both ends of the score axis
+    fig = plots.score_histogram(Y, confident, 0.5, tmp_path / "s.png", "test")
+    assert_no_legend_on_a_bar(fig)
+
+
+def test_a_lone_category_is_one_bar_not_a_filled_axes(tmp_path: Path) -> None:
+    one = categories({"real": [75] * 30, "ai": [75] * 40}, QUALITY_EDGES)
+    ax = plots.bars(one, tmp_path / "q.png", "quality", "quality").axes[0]
+    low, high = ax.get_xlim()
+    assert sum(p.get_width() for p in ax.patches) / (high - low) < 0.3
+
+
+def test_score_histogram_puts_the_classes_side_by_side(tmp_path: Path) -> None:
+    """Both classes in one bin: two bars of their own counts, neither hiding the other."""
+    y = np.array([0] * 17 + [1] * 17)
+    ax = plots.score_histogram(y, np.full(34, 0.46), 0.458, tmp_path / "s.png", "test").axes[0]
+    tall = [p for p in ax.patches if p.get_height() > 0]
+    assert [p.get_height() for p in tall] == [17, 17]
+    assert tall[0].get_x() + tall[0].get_width() <= tall[1].get_x()
+
+
+def audit_table(groups: dict[str, tuple[int, int]]) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {
+        g: {"n": n, "flagged": k, "rate": k / n, "ci95": [max(0, k / n - 0.2), min(1, k / n + 0.2)]}
+        for g, (n, k) in groups.items()
+    }
+
+
+def test_audit_panels_legend_below_and_a_lone_group_is_a_bar(tmp_path: Path) -> None:
+    tables = {
+        "skin tone (ITA)": audit_table({"very light": (20, 19), "light": (30, 27), "dark": (9, 9)}),
+        "JPEG quality": audit_table({"q95": (59, 55)}),  # one group
+    }
+    path = tmp_path / "fpr.png"
+    fig = audit_report.rate_panels(tables, 0.93, "all real images", "false-positive rate", path)
+    assert_no_legend_on_a_bar(fig)
+    lone = fig.axes[1]
+    (bar,) = lone.patches
+    low, high = lone.get_ylim()
+    assert bar.get_height() / (high - low) < 0.3  # one slot of three, not the whole panel
+    assert [t.get_text() for t in lone.get_yticklabels()] == ["q95 (n=59)"]
+    assert fig.legends[0].get_texts()[0].get_text() == "all real images: 93.0 %"
+    assert path.is_file()
+
+
+def test_reliability_shows_how_many_images_each_bin_holds(tmp_path: Path) -> None:
+    """A model without signal: every score near 0.5, so one bin holds every image."""
+    y = np.array([0, 1] * 50)
+    p = 0.5008 + RNG.random(100) * 1e-4
+    fig = plots.reliability(reliability(y, p), tmp_path / "r.png")
+    curve, counts = fig.axes
+    assert "scores 0.5008 to 0.5009" in curve.get_title()
+    assert [t.get_text() for t in counts.texts] == ["100"]
+    assert counts.get_ylabel() == "images"
 
 
 def test_pca_figures_give_explained_variance_legend_and_labels(tmp_path: Path) -> None:

@@ -193,7 +193,8 @@ def test_the_command_line_refuses_pretrained_without_a_backbone(tmp_path: Path) 
 
     from trainer.cli import app
 
-    args = ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--pretrained", "imagenet"]
+    args = ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--arch", "lean"]
+    args += ["--pretrained", "imagenet"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2  # cannot run: a setting that cannot work
     assert "--pretrained imagenet needs --arch efficientnet-lite0" in result.output

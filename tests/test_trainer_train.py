@@ -19,7 +19,7 @@ pytest.importorskip(
     "tensorflow", reason="the trainer needs TensorFlow: pip install facescan[train]"
 )
 
-from training_faces import make_faces  # noqa: E402
+from training_faces import face, make_faces  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from scanner.decode import load  # noqa: E402
@@ -42,7 +42,10 @@ from trainer.train import calibrate, check_calibration  # noqa: E402
 TF_NOISE = re.compile(
     r"^[IWEF]\d{4} |absl::InitializeLog|oneDNN|TF_ENABLE_ONEDNN_OPTS|cuInit|cuda|^WARNING:absl"
 )
-TINY = ["--epochs", "1", "--image-size", "32", "--batch-size", "8"]
+# The small network from scratch on whole images: the defaults are the shipped recipe (a
+# pretrained EfficientNet on face crops, trainer/config.py RECIPE), too slow for a test.
+SMALL = ["--arch", "lean", "--whole-image", "--set", "tta=", "--lr", "1e-3"]
+TINY = [*SMALL, "--epochs", "1", "--image-size", "32", "--batch-size", "8"]
 FACESCAN = [sys.executable, "-c", "from scanner.cli import main; main()"]
 
 
@@ -194,6 +197,7 @@ def test_flat_layout_with_crops_trains_and_exports(
         "--set", "val_fraction=0.3", "--set", "test_fraction=0.3",
     )  # fmt: skip
     assert code == 0, output
+    assert "no MANIFEST.csv in DATA: nothing to drop by kind (manipulated)" in output
     assert sorted(written) == ["config.json", "model.keras"]  # each once, whole
     config = json.loads((run / "config.json").read_text())
     assert (config["data"]["layout"], config["data"]["seed"]) == ("flat", 5)
@@ -269,6 +273,30 @@ def test_a_run_whose_calibration_found_no_signal_fails_its_check(
     )
 
 
+def test_export_refuses_a_run_whose_calibration_found_no_signal(tmp_path: Path) -> None:
+    """One image copied into every class: the model gives every image the same logit, so the
+    temperature fit runs to the top of its range. `train` writes the run and exits 1; `export`
+    refuses it (exit 1, no file) unless told --force-no-signal."""
+    one = face("real", 0)
+    for split in ("train", "val"):
+        for label in ("real", "fake"):
+            (tmp_path / "data" / split / label).mkdir(parents=True)
+            for i in range(10):
+                one.save(tmp_path / "data" / split / label / f"{i}.jpg", quality=90)
+    run, model = tmp_path / "run", tmp_path / "model.onnx"
+    code, output = cli("train", tmp_path / "data", "--out", run, *TINY)
+    assert code == 1 and "calibration found no signal" in output, output
+    code, output = cli("export", run, "--out", model)
+    assert code == 1, output
+    assert "export refused" in output and "--force-no-signal exports it anyway" in output
+    assert not model.exists()
+    code, output = cli("export", run, "--out", model, "--force-no-signal")
+    assert code == 0 and "exported because of --force-no-signal" in output, output
+    assert ModelSession(model, provider="cpu").info.extra["calibration"]["temperature_at_edge"] == (
+        "upper"
+    )
+
+
 def test_no_tensorflow_start_up_noise_on_stderr(run: Path, data_dir: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
@@ -287,7 +315,7 @@ def test_no_tensorflow_start_up_noise_on_stderr(run: Path, data_dir: Path, tmp_p
 def test_shared_dataset_train_export_scan(shared_data: Path, tmp_path: Path) -> None:
     run, model = tmp_path / "run", tmp_path / "model.onnx"
     code, output = cli(
-        "train", shared_data, "--out", run, "--epochs", "1", "--image-size", "64",
+        "train", shared_data, "--out", run, *SMALL, "--epochs", "1", "--image-size", "64",
         "--limit", "120", "--exclude-kind", "manipulated",
     )  # fmt: skip
     assert code == 0, output
@@ -313,7 +341,8 @@ def test_a_face_crop_model_trains_on_the_scanners_crops_and_scans_every_face(
     run, model = tmp_path / "run", tmp_path / "model.onnx"
     code, output = cli(
         "train", shared_data, "--out", run, "--epochs", "1", "--image-size", "48", "--faces",
-        "--limit", "80", "--exclude-kind", "manipulated", "--arch", "lean",
+        "--limit", "80", "--exclude-kind", "manipulated", "--arch", "lean", "--set", "tta=",
+        "--lr", "1e-3",
     )  # fmt: skip
     assert code == 0, output
     assert cli("export", run, "--out", model)[0] == 0

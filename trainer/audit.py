@@ -60,9 +60,12 @@ def audit(
     exclude_kind: tuple[str, ...] | None = None,
     face_box: FaceBox = central_box,
     min_group: int = MIN_GROUP,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Score DATA's `split`, break error rates down by group, write audit.json, audit.md,
-    audit_images.csv and the bar charts to `out` (default: beside the model, audit-SPLIT)."""
+    audit_images.csv and the bar charts to `out` (evaluate.report_dir: RUN/audit-SPLIT or
+    runs/audit-STEM-SPLIT by default)."""
+    out = evaluate.report_dir(model_path, "audit", split, out, force)
     scorer = evaluate.scorer_for(model_path)
     sdfd_prompts = read_sdfd_prompts(prompts) if prompts else None
     loaded = evaluate.load_split(data_dir, split, scorer, exclude_kind)
@@ -90,7 +93,6 @@ def audit(
     groups = {**images.groups, **within_source(images.groups, SKIN_TONE)}
     result.update(breakdowns(flagged, y, groups, min_group))
     result["largest_gaps"] = headline_gaps(result)
-    out = out or evaluate.default_out(model_path, f"audit-{split}")
     write_all(out, result, loaded.decoded.samples, scores, images)
     return result
 

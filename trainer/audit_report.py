@@ -122,29 +122,39 @@ def write_plots(result: dict[str, Any], out: Path) -> list[Path]:
             continue
         overall = result["overall"]["false_positive_rate" if label == "real" else "recall"]
         name = "fpr_by_group.png" if label == "real" else "recall_by_group.png"
-        written.append(rate_panels(tables, overall["rate"], f"all {label}", rate, out / name))
+        rate_panels(tables, overall["rate"], f"all {label} images ({rate})", rate, out / name)
+        written.append(out / name)
     return written
 
 
 def rate_panels(
     tables: dict[str, dict], overall: float, overall_label: str, rate: str, path: Path
-) -> Path:
+) -> Figure:
+    """A panel per breakdown, a bar per group (the natural order top-down) with its interval.
+    Every panel has as many bar slots as the tallest (at least plots.MIN_SLOTS), so bars are equally
+    thick everywhere and one group is one bar, not a panel filled by it. The overall rate's
+    line is explained once, below the panels, where the legend covers no bar."""
     cols = 2 if len(tables) > 1 else 1
     rows = -(-len(tables) // cols)
-    tallest = max(len(t) for t in tables.values())
-    fig = Figure(figsize=(6.5 * cols, rows * (0.9 + 0.32 * tallest)))
+    slots = max(plots.MIN_SLOTS, *(len(t) for t in tables.values()))
+    fig = Figure(figsize=(6.5 * cols, rows * (0.9 + 0.32 * slots) + 0.4))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(tables) :]:
         ax.axis("off")
+    line = None
     for ax, (name, table) in zip(axes.flat, tables.items(), strict=False):
-        groups = ordered(table)[::-1]  # barh draws bottom-up: first group on top
+        groups = ordered(table)
+        ys = slots - 1 - np.arange(len(groups))  # the first group in the top slot
         rates = np.array([table[g]["rate"] for g in groups])
         low = np.array([table[g]["ci95"][0] for g in groups])
         high = np.array([table[g]["ci95"][1] for g in groups])
-        ax.barh(range(len(groups)), rates, xerr=[rates - low, high - rates], capsize=3)
-        ax.set_yticks(range(len(groups)), [f"{g} (n={table[g]['n']})" for g in groups])
-        ax.axvline(overall, color="k", linestyle="--", linewidth=1, label=overall_label)
+        ax.barh(ys, rates, height=0.7, xerr=[rates - low, high - rates], capsize=3)
+        ax.set_yticks(ys, [f"{g} (n={table[g]['n']})" for g in groups])
+        ax.set_ylim(-0.5, slots - 0.5)
+        line = ax.axvline(overall, color="k", linestyle="--", linewidth=1)
         ax.set(xlim=(0, 1), xlabel=f"{rate}, 95 % Wilson interval", title=name)
-        ax.legend(loc="lower right", fontsize=7)
-    plots._save(fig, path)
-    return path
+    fig.suptitle(f"{rate} per group, 95 % Wilson intervals")
+    if line is not None:
+        line.set_label(f"{overall_label}: {pct(overall)}")
+        fig.legend(handles=[line], loc="lower center", fontsize=8)
+    return plots._save(fig, path, legend_below=True)

@@ -19,13 +19,15 @@ import typer
 
 from scanner.cli_options import PlainUsage
 from scanner.errors import Exit, exit_status
+from trainer import pretrained as backbones
 from trainer import tfenv
 from trainer.config import TrainConfig, TrainerError, parse_settings
 
 EPILOG = (
-    "Exit status: 0 ok; 1 a check failed (export refused on parity, or training whose "
-    "calibration found no signal); 2 the command could not run (bad option or setting, missing "
-    "or invalid DATA, missing [train] extra, existing RUN without --force, corrupt checkpoint); "
+    "Exit status: 0 ok; 1 a check failed (training whose calibration found no signal, or "
+    "export refused: a Keras/ONNX mismatch or such a run); 2 the command could not run (bad "
+    "option or setting, missing or invalid DATA, missing [train] extra, existing RUN or report "
+    "folder without --force, corrupt checkpoint); "
     "130 interrupted. --debug shows tracebacks and TensorFlow's own log lines."
 )
 # rich_markup_mode=None: help texts are plain text, so "[30]" defaults and "lean | lean-wide"
@@ -38,8 +40,9 @@ app = typer.Typer(
     help="Fit, evaluate and export the facescan Keras detector.",
     epilog=EPILOG,
 )
+REUSE_REPORT = "Write into an existing, non-empty report folder (its files are replaced)."
 TRAIN_EXTRA = {"tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"}
-DEFAULTS = TrainConfig()
+DEFAULTS = TrainConfig.recipe()
 DEBUG = inspect.Parameter(
     "debug",
     inspect.Parameter.KEYWORD_ONLY,
@@ -112,7 +115,11 @@ def train(
     ] = None,
     image_size: Annotated[
         int | None,
-        typer.Option(help="Model input N x N [256; efficientnet-lite0/1/2: 224/240/260]."),
+        typer.Option(
+            help=f"Model input N x N [{DEFAULTS.image_size}; another --arch: its own, "
+            + ", ".join(f"{a} {backbones.default_input_size(a)}" for a in backbones.BACKBONES)
+            + f", others {TrainConfig().image_size}]."
+        ),
     ] = None,
     arch: Annotated[
         str | None,
@@ -121,15 +128,20 @@ def train(
         ),
     ] = None,
     pretrained: Annotated[
-        str | None, typer.Option(help="imagenet: start from ImageNet weights (efficientnet-lite*).")
+        str | None,
+        typer.Option(
+            help="imagenet: start from ImageNet weights (efficientnet-lite*); none: from scratch "
+            f"[{DEFAULTS.pretrained or 'none'}; another --arch without weights: none]."
+        ),
     ] = None,
     faces: Annotated[
         bool | None,
         typer.Option(
             "--faces/--whole-image",
             help="Train on the face the scanner's detector finds (the model's metadata then asks "
-            "facescan to score every face) [default: whole image]. Crop settings: --set "
-            "face_margin=0.1 face_align=true min_face=40.",
+            f"facescan to score every face) [{'faces' if DEFAULTS.faces else 'whole image'}]. "
+            f"Crop settings: --set face_margin={DEFAULTS.face_margin} "
+            f"face_align={str(DEFAULTS.face_align).lower()} min_face={DEFAULTS.min_face}.",
         ),
     ] = None,
     seed: Annotated[
@@ -155,7 +167,11 @@ def train(
         typer.Option(help=f"bilinear, bicubic, lanczos... [{DEFAULTS.resize_filter}]."),
     ] = None,
     exclude_kind: Annotated[
-        list[str] | None, typer.Option(help="Drop MANIFEST.csv kind (repeatable).")
+        list[str] | None,
+        typer.Option(
+            help=f"Drop MANIFEST.csv kind (repeatable) [{','.join(DEFAULTS.exclude_kind)}; "
+            "--set exclude_kind= drops none]."
+        ),
     ] = None,
     exclude_source: Annotated[
         list[str] | None,
@@ -176,7 +192,9 @@ def train(
     ] = None,
     force: Annotated[bool, typer.Option(help="Reuse an existing RUN folder.")] = False,
 ) -> None:
-    """Train a detector on DATA and write model, metrics and plots to RUN."""
+    """Train a detector on DATA and write model, metrics and plots to RUN. The defaults are the
+    shipped accurate model's recipe (models/README.md); smaller and faster: --arch lean-wide
+    --whole-image --set tta= (the fast model: make train-fast)."""
     from trainer.train import train as run_training
 
     named: dict[str, Any] = {
@@ -186,6 +204,8 @@ def train(
         "pretrained": pretrained, "faces": faces,
     }  # fmt: skip
     settings = {k: v for k, v in named.items() if v is not None}  # None: not given
+    if pretrained == "none":
+        settings["pretrained"] = ""
     settings["data"] = str(data)
     if exclude_kind:
         settings["exclude_kind"] = tuple(exclude_kind)
@@ -203,7 +223,10 @@ def evaluate(
     ],
     data: Annotated[Path, typer.Argument(metavar="DATA", help="Folder in either training layout.")],
     split: Annotated[str, typer.Option(help="train | val | test | all.")] = "test",
-    out: Annotated[Path | None, typer.Option(help="Report folder [RUN/eval-SPLIT].")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Report folder [RUN/eval-SPLIT, or runs/eval-STEM-SPLIT for STEM.onnx]."),
+    ] = None,
     exclude_kind: Annotated[
         list[str] | None,
         typer.Option(help="Drop MANIFEST.csv kind (repeatable) [the model's training setting]."),
@@ -217,6 +240,7 @@ def evaluate(
             "metrics.json and sources_SPLIT.png."
         ),
     ] = False,
+    force: Annotated[bool, typer.Option(help=REUSE_REPORT)] = False,
 ) -> None:
     """Metrics and plots of a Keras run or an ONNX model on any folder."""
     from trainer.evaluate import evaluate as run_evaluation
@@ -225,7 +249,7 @@ def evaluate(
     if not model.exists():
         raise TrainerError(f"model not found: {model}")
     kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
-    result = run_evaluation(model, data, split, out, kinds)
+    result = run_evaluation(model, data, split, out, kinds, force)
     if by_source:
         typer.echo(source_table(result[split].get("by_source", {})))
 
@@ -235,9 +259,16 @@ def export(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="RUN folder written by `train`.")],
     out: Annotated[Path, typer.Option("--out", help="The .onnx file to write.")],
     opset: Annotated[int, typer.Option(help="ONNX opset (13-18).")] = 17,
+    force_no_signal: Annotated[
+        bool,
+        typer.Option(
+            "--force-no-signal",
+            help="Export a run whose calibration found no signal (scores all near 0.5) anyway.",
+        ),
+    ] = False,
 ) -> None:
     """Export RUN's best model to ONNX with its metadata; fail (exit 1) on a Keras/ONNX
-    mismatch."""
+    mismatch or a run whose calibration found no signal."""
     if (run / "head.json").is_file():  # a `probe` run: encoder and head, one graph
         from trainer.probe_export import export as export_probe
 
@@ -245,7 +276,7 @@ def export(
         return
     from trainer.export import export as run_export
 
-    run_export(run, out, opset)
+    run_export(run, out, opset, force_no_signal)
 
 
 @command
@@ -355,7 +386,10 @@ def audit(
         str, typer.Option(help="train | val | test | all, or a comma list (val,test).")
     ] = "test",
     out: Annotated[
-        Path | None, typer.Option(help="Report folder [default: beside MODEL: audit-SPLIT].")
+        Path | None,
+        typer.Option(
+            help="Report folder [RUN/audit-SPLIT, or runs/audit-STEM-SPLIT for STEM.onnx]."
+        ),
     ] = None,
     prompts: Annotated[
         Path | None,
@@ -368,6 +402,7 @@ def audit(
         ),
     ] = None,
     include_all: Annotated[bool, typer.Option(help="Drop nothing by kind.")] = False,
+    force: Annotated[bool, typer.Option(help=REUSE_REPORT)] = False,
 ) -> None:
     """Bias audit: error rates per skin tone, prompt group, size and JPEG quality, with 95 % CIs."""
     from trainer.audit import audit as run_audit
@@ -377,7 +412,7 @@ def audit(
     if prompts is not None and not prompts.is_file():
         raise TrainerError(f"prompt list not found: {prompts}")
     kinds = () if include_all else tuple(exclude_kind) if exclude_kind else None
-    run_audit(model, data, split, out, prompts, kinds)
+    run_audit(model, data, split, out, prompts, kinds, force=force)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Every training setting, with its default, in one dataclass; saved whole to RUN/config.json.
 
-The command line overrides fields by name (`--epochs 3`, or `--set p_jpeg=0.2` for the ones
-without a flag of their own), so a run is reproduced from its config.json alone.
+The command line starts from RECIPE (the shipped model's recipe) and overrides fields by name
+(`--epochs 3`, or `--set p_jpeg=0.2` for the ones without a flag of their own), so a run is
+reproduced from its config.json alone.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class TrainConfig:
     seed: int = 1337
     val_fraction: float = 0.1  # flat DATA/{real,fake} layout only: stratified split
     test_fraction: float = 0.1
-    exclude_kind: tuple[str, ...] = ()  # MANIFEST.csv `kind` values to drop
+    # MANIFEST.csv `kind` values to drop; DATA without a manifest has no kinds, nothing to drop.
+    exclude_kind: tuple[str, ...] = ()
     # Sources (data.source_of: a generator such as stylegan, or a real photo's origin) left out
     # of every split: a leave-one-generator-out run, scored on that generator afterwards.
     exclude_source: tuple[str, ...] = ()
@@ -171,6 +173,11 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
+    def recipe(cls) -> TrainConfig:
+        """What `facescan-train train DATA` trains when told nothing else (RECIPE)."""
+        return cls().override(RECIPE)
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
         aug = values.pop("augment", {})
@@ -183,9 +190,29 @@ class TrainConfig:
         new = {k: v for k, v in settings.items() if k in top}
         if aug:
             new["augment"] = _build(Augment, {**asdict(self.augment), **aug})
-        if "arch" in new and "image_size" not in new:
-            new["image_size"] = 0  # the new architecture's own size, not the old one's
+        if new.get("arch", self.arch) != self.arch:
+            if "image_size" not in new:
+                new["image_size"] = 0  # the new architecture's own size, not the old one's
+            if "pretrained" not in new and new["arch"] not in backbones.BACKBONES:
+                new["pretrained"] = ""  # no weights to start from: from scratch
         return dataclasses.replace(self, **{k: _coerce(self, k, v) for k, v in new.items()})
+
+
+# The shipped `accurate` model's recipe (models/README.md), the command line's defaults. The
+# dataclass keeps the neutral defaults (from scratch, whole image, no TTA), which are what a
+# config.json written before a field existed meant.
+RECIPE: dict[str, Any] = {
+    "arch": "efficientnet-lite0",
+    "pretrained": "imagenet",
+    "faces": True,
+    "image_size": 128,
+    "epochs": 8,
+    "batch_size": 32,
+    "lr": 3e-4,
+    "patience": 3,
+    "exclude_kind": ("manipulated",),  # photoshopped faces are not AI generation
+    "tta": "flip",
+}
 
 
 def _listed(values: tuple[Any, ...]) -> str:

@@ -23,6 +23,11 @@ NEAR_DUPLICATE = 0.95  # Pearson correlation of 32x32 grey thumbnails
 COMPONENTS = 5
 AI_KIND = "ai-generated"  # the MANIFEST.csv kind of the fakes a detector is meant to find
 GRID_SIZE = 18
+# Sizes and JPEG qualities are drawn as categories (bars side by side per value: 250 and 256 px
+# are two slots, not neighbours on a numeric axis); past this many values, as ranges.
+MAX_CATEGORIES = 12
+SIZE_EDGES = (0, 64, 128, 256, 512, 1024, 2048, 4096)  # longest side (px), ranges [a, b)
+QUALITY_EDGES = (1, 50, 60, 70, 80, 90, 95)  # the last range ends at 100
 
 
 def jpeg_quality(path: str) -> int | None:
@@ -46,6 +51,27 @@ def jpeg_quality(path: str) -> int | None:
     scale = float(np.mean(np.sort(np.array(table[0], np.float64)) * 100 / np.sort(standard)))
     quality = (200 - scale) / 2 if scale <= 100 else 5000 / scale
     return int(round(min(100, max(1, quality))))
+
+
+def categories(values: dict[str, list[int]], edges: tuple[int, ...]) -> dict[str, dict[str, int]]:
+    """counts[category][class] of integer values: one category per value when there are at most
+    MAX_CATEGORIES of them, else one per range [edges[i], edges[i + 1]) that holds any (the
+    last open-ended), labelled "a-b" with b inclusive."""
+    distinct = sorted({v for vs in values.values() for v in vs})
+    if len(distinct) <= MAX_CATEGORIES:
+        key = {v: str(v) for v in distinct}
+    else:
+        bounds = [*edges[1:], max(distinct[-1], edges[-1]) + 1]
+        labels = [
+            f"{low}-{high - 1}" if low < high - 1 else str(low)
+            for low, high in zip(edges, bounds, strict=True)
+        ]
+        key = {v: labels[int(np.searchsorted(edges, v, side="right")) - 1] for v in distinct}
+    counts: dict[str, dict[str, int]] = {k: dict.fromkeys(values, 0) for k in key.values()}
+    for name, vs in values.items():
+        for v in vs:
+            counts[key[v]][name] += 1
+    return counts
 
 
 def thumbnails(pixels: list[np.ndarray]) -> np.ndarray:
@@ -132,7 +158,8 @@ def eda(data_dir: Path, out: Path, seed: int = 1337) -> dict[str, Any]:
         c: [max(p.shape[:2]) for p, n in zip(decoded.pixels, names, strict=True) if n == c]
         for c in data.LABELS
     }
-    plots.histograms(sizes, out / "sizes.png", "image size per class", "longest side (px)")
+    size_counts = categories(sizes, SIZE_EDGES)
+    plots.bars(size_counts, out / "sizes.png", "image size per class", "longest side (px)")
     formats = {
         c: dict(Counter(f for f, n in zip(decoded.formats, names, strict=True) if n == c))
         for c in data.LABELS
@@ -145,9 +172,10 @@ def eda(data_dir: Path, out: Path, seed: int = 1337) -> dict[str, Any]:
     qual = {
         c: [q for q, n in zip(qualities, names, strict=True) if n == c and q] for c in data.LABELS
     }
-    plots.histograms(
-        qual, out / "jpeg_quality.png", "estimated JPEG quality per class", "quality", True
-    )
+    plots.bars(
+        categories(qual, QUALITY_EDGES), out / "jpeg_quality.png",
+        "estimated JPEG quality per class", "quality",
+    )  # fmt: skip
     summary["sizes"] = {
         c: dict(
             Counter(

@@ -16,7 +16,7 @@ import numpy as np
 
 from scanner.preprocess import PreprocessSpec, normalize
 from scanner.work import score_crops
-from trainer import data, metrics, plots, tfenv
+from trainer import data, files, metrics, plots, tfenv
 from trainer.config import TrainConfig, TrainerError
 
 EVAL_BATCH = 32
@@ -207,13 +207,15 @@ def evaluate(
     split: str,
     out: Path | None,
     exclude_kind: tuple[str, ...] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Score DATA's `split` (or "all") with a run folder or an .onnx file; write the report.
-    `exclude_kind` None means: what the model was trained without, where DATA has a manifest."""
+    """Score DATA's `split` (or "all") with a run folder or an .onnx file; write the report to
+    `out` (report_dir). `exclude_kind` None means: what the model was trained without, where
+    DATA has a manifest."""
+    out = report_dir(model_path, "eval", split, out, force)
     scorer = scorer_for(model_path)
     loaded = load_split(data_dir, split, scorer, exclude_kind)
     decoded, manifest = loaded.decoded, loaded.manifest
-    out = out or default_out(model_path, f"eval-{split}")
     out.mkdir(parents=True, exist_ok=True)
     y, p = decoded.labels(), scorer.score(decoded)
     sources = [data.source_of(s, manifest) for s in decoded.samples]
@@ -233,9 +235,22 @@ def evaluate(
     return result
 
 
-def default_out(model_path: Path, name: str) -> Path:
-    """A report folder beside an .onnx file, or inside a RUN folder."""
-    return (model_path.parent if is_onnx(model_path) else model_path) / name
+# Where reports on an .onnx file go unless --out says otherwise, under the working folder: not
+# beside the file, since the shipped models sit in the installed package.
+REPORTS = Path("runs")
+
+
+def report_dir(
+    model_path: Path, kind: str, split: str, out: Path | None, force: bool = False
+) -> Path:
+    """The folder of a `kind` report (eval, audit) on `split`: `out`, else RUN/KIND-SPLIT inside
+    a RUN folder, or runs/KIND-STEM-SPLIT for an .onnx file (two models' reports on the same
+    data get two folders). An existing, non-empty one is refused unless `force`."""
+    if out is None:
+        name = f"{kind}-{model_path.stem}-{split}" if is_onnx(model_path) else f"{kind}-{split}"
+        out = REPORTS / name if is_onnx(model_path) else model_path / name
+    files.check_out_dir(out, force, "report folder", "--out")
+    return out
 
 
 def report_failures(failed: list[tuple[str, str]]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,32 @@ def parity_images(record: dict[str, Any], spec: PreprocessSpec, count: int = 16)
     return [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(count)]
 
 
-def export(run: Path, out: Path, opset: int = 17) -> float:
+def check_signal(record: dict[str, Any], run: Path, force: bool) -> None:
+    """Refuse a run whose calibration found no signal (train.check_calibration failed it): its
+    model scores every image near 0.5, on whichever side of the threshold. `force` exports it
+    with a warning."""
+    calibration = record["calibration"]
+    if calibration.get("temperature_at_edge") != "upper":
+        return
+    auc = record.get("best_val_auc")
+    why = (
+        f"{run}'s calibration found no signal (temperature {calibration['temperature']:g} at the "
+        f"top of its range, val ROC-AUC {'n/a' if auc is None else f'{auc:.3f}'}): its model "
+        "scores every image near 0.5"
+    )
+    if not force:
+        raise CheckFailed(f"export refused: {why}; --force-no-signal exports it anyway")
+    print(f"warning: {why}; exported because of --force-no-signal", file=sys.stderr)
+
+
+def export(run: Path, out: Path, opset: int = 17, force_no_signal: bool = False) -> float:
     """Write the ONNX file; return the parity error. TrainerError when it cannot run,
-    CheckFailed (and `out` untouched) when ONNX and Keras disagree."""
+    CheckFailed (and `out` untouched) when ONNX and Keras disagree or, unless
+    `force_no_signal`, when the run's calibration found no signal."""
     if not 13 <= opset <= 18:
         raise TrainerError(f"--opset {opset}: tf2onnx 1.17 supports opsets 13 to 18")
     model, record = load_run(run)
+    check_signal(record, run, force_no_signal)
     info = model_info(record, run)
     spec, temperature = info.preprocess, info.extra["calibration"]["temperature"]
     import onnx

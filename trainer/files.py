@@ -1,4 +1,5 @@
-"""Run files written whole or not at all: a temporary file in the same folder, then os.replace.
+"""Run files written whole or not at all: a temporary file in the same folder, then os.replace;
+and output folders that are not reused unless asked.
 
 A crash, Ctrl-C or a refused check never leaves a half-written checkpoint, config or model where
 a reader (export, evaluate, facescan) would take it for a finished one.
@@ -10,6 +11,8 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from trainer.config import TrainerError
 
 
 def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
@@ -30,6 +33,19 @@ def atomic_write(target: Path, write: Callable[[Path], object]) -> None:
 
 def write_text(target: Path, text: str) -> None:
     atomic_write(target, lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def check_out_dir(out: Path, force: bool, what: str, other: str = "") -> None:
+    """Refuse to write into an existing, non-empty folder (a run or a report: the new files would
+    silently replace or mix with the old ones) unless `force`; `other` names the option that
+    picks another folder, where there is one."""
+    if out.exists() and not out.is_dir():
+        raise TrainerError(f"{what} {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        instead = f", or {other} for another folder" if other else ""
+        raise TrainerError(
+            f"{what} {out} exists and is not empty (pass --force to reuse it{instead})"
+        )
 
 
 def _umask() -> int:

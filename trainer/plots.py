@@ -8,7 +8,7 @@ object API (no pyplot state, no display) and returned after saving, so tests can
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,18 @@ CURVES = {  # history key -> (title, y label)
     "auc": ("ROC-AUC", "ROC-AUC"),
 }
 SCORE_LABEL = "score (probability of ai)"
+MIN_SLOTS = 3  # bar charts are at least this many bars' slots wide (or tall)
 
 
 def _figure(width: float, height: float, cols: int = 1) -> tuple[Figure, list[Axes]]:
     fig = Figure(figsize=(width, height))
     return fig, list(np.atleast_1d(fig.subplots(1, cols)))
+
+
+def _legend_right(ax: Axes, **options: Any) -> None:
+    """The legend right of the axes, where it cannot cover a bar, box or point (_save's
+    tight_layout makes room for it)."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, **options)
 
 
 def _save(fig: Figure, path: Path, legend_below: bool = False) -> Figure:
@@ -46,6 +53,7 @@ def _save(fig: Figure, path: Path, legend_below: bool = False) -> Figure:
 def curves(history: dict[str, list[float]], path: Path, best_epoch: int | None = None) -> Figure:
     """Loss, accuracy and ROC-AUC per epoch, train and val, the kept (best) epoch marked."""
     names = [m for m in CURVES if m in history or f"val_{m}" in history]
+    epochs = max((len(v) for v in history.values()), default=1)
     fig, axes = _figure(4.5 * len(names), 3.5, len(names))
     for ax, name in zip(axes, names, strict=True):
         for key, style in ((name, "-o"), (f"val_{name}", "-s")):
@@ -53,7 +61,10 @@ def curves(history: dict[str, list[float]], path: Path, best_epoch: int | None =
                 ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
         if best_epoch:
             ax.axvline(best_epoch, color="grey", linestyle=":", label=f"kept: epoch {best_epoch}")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # Half an epoch of room each side, and whole epochs only: after one epoch matplotlib
+        # would zoom to 0.945-1.055 and tick fractions of an epoch.
+        ax.set_xlim(0.5, epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         title, ylabel = CURVES[name]
         ax.set(xlabel="epoch", ylabel=ylabel, title=title)
         ax.legend(fontsize=8)
@@ -105,23 +116,25 @@ def pr(y: np.ndarray, p: np.ndarray, path: Path, split: str, threshold: float) -
     ax.plot(*point, "ko", label=f"threshold {threshold:.3f}")
     ax.set(xlabel="recall (ai caught)", ylabel="precision (flagged that are ai)", ylim=(0, 1.02))
     ax.set_title(f"precision-recall ({split})")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="best", fontsize=8)  # a weak model's curve can fall into any corner
     return _save(fig, path)
 
 
 def score_histogram(
     y: np.ndarray, p: np.ndarray, threshold: float, path: Path, split: str
 ) -> Figure:
-    fig, (ax,) = _figure(5, 3.5)
+    """The classes' bars side by side in each bin (overlaid, the front class would hide the
+    other's count); the legend right of the axes, off the bars piled at 0 and 1."""
+    fig, (ax,) = _figure(6.2, 3.5)
     bins = np.linspace(0, 1, 41).tolist()
-    for k, name in enumerate(LABELS):
-        ax.hist(
-            p[y == k], bins=bins, alpha=0.6, color=CLASS_COLORS[name],
-            label=f"{name} ({int(np.sum(y == k))})",
-        )  # fmt: skip
+    ax.hist(
+        [p[y == k] for k in range(len(LABELS))], bins=bins,
+        color=[CLASS_COLORS[name] for name in LABELS],
+        label=[f"{name} ({int(np.sum(y == k))})" for k, name in enumerate(LABELS)],
+    )  # fmt: skip
     ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3f}")
     ax.set(xlabel=SCORE_LABEL, ylabel="images", title=f"scores per class ({split})")
-    ax.legend(fontsize=8)
+    _legend_right(ax)
     return _save(fig, path)
 
 
@@ -167,11 +180,12 @@ def _class_first(categories: set[str]) -> list[str]:
 
 
 def bars(counts: dict[str, dict[str, int]], path: Path, title: str, xlabel: str) -> Figure:
-    """Grouped bars counts[group][category], each labelled with its count; a category that is
-    a class has the class colour."""
+    """Grouped bars counts[group][category] on a categorical axis (one slot per group, in the
+    given order), each labelled with its count; a category that is a class has the class colour.
+    The legend sits right of the axes, where it cannot cover a bar."""
     groups = list(counts)
     cats = _class_first({c for g in counts.values() for c in g})
-    fig, (ax,) = _figure(max(4.5, 1.2 * len(groups) * max(1, len(cats)) / 2 + 2), 3.6)
+    fig, (ax,) = _figure(max(4.5, 1.2 * len(groups) * max(1, len(cats)) / 2 + 3), 3.6)
     width = 0.8 / max(1, len(cats))
     for k, cat in enumerate(cats):
         xs = np.arange(len(groups)) + k * width
@@ -180,35 +194,17 @@ def bars(counts: dict[str, dict[str, int]], path: Path, title: str, xlabel: str)
             color=CLASS_COLORS.get(cat),
         )  # fmt: skip
         ax.bar_label(drawn, fontsize=7)
-    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups)
+    centres = np.arange(len(groups)) + 0.4 - width / 2
+    ax.set_xticks(centres, groups)
+    # At least MIN_SLOTS slots wide, so one group is a bar among empty room, not a filled axes.
+    middle, span = float(np.mean(centres)) if groups else 0.0, max(len(groups), MIN_SLOTS)
+    ax.set_xlim(middle - span / 2, middle + span / 2)
     ax.set(title=title, xlabel=xlabel, ylabel="images")
     ax.margins(y=0.12)  # room for the count labels
-    ax.legend(fontsize=8)
-    return _save(fig, path)
-
-
-def histograms(
-    values: Mapping[str, Sequence[float]],
-    path: Path,
-    title: str,
-    xlabel: str,
-    discrete: bool = False,
-) -> Figure:
-    """One histogram per class, bars side by side. `discrete` values (JPEG qualities) get one
-    bin per integer and integer ticks, so a single value is one bar labelled with that value."""
-    fig, (ax,) = _figure(5, 3.5)
-    names = [n for n in values if len(values[n])]
-    every = [v for n in names for v in values[n]]
-    bins: int | list[float] = 30
-    if discrete and every:
-        bins = np.arange(min(every) - 0.5, max(every) + 1.5).tolist()
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-    if names:
-        colours = [CLASS_COLORS.get(n, "tab:gray") for n in names]
-        labels = [f"{n} ({len(values[n])})" for n in names]
-        ax.hist([list(values[n]) for n in names], bins=bins, color=colours, label=labels)
-        ax.legend(fontsize=8)
-    ax.set(title=title, xlabel=xlabel, ylabel="images")
+    if cats:
+        _legend_right(ax)
+    else:
+        ax.text(0.5, 0.5, "no images", transform=ax.transAxes, ha="center", va="center")
     return _save(fig, path)
 
 
@@ -261,17 +257,30 @@ def pca_boxplot(points: np.ndarray, y: np.ndarray, explained: np.ndarray, path: 
     ax.set_xticks([3 * c + 0.5 for c in range(k)], ticks)
     ax.set(ylabel="component score", xlabel="component (share of variance)")
     ax.set_title("first principal components per class (circles: outliers)")
-    ax.legend(handles=[Patch(color=CLASS_COLORS[n], alpha=0.6, label=n) for n in LABELS])
+    _legend_right(ax, handles=[Patch(color=CLASS_COLORS[n], alpha=0.6, label=n) for n in LABELS])
     return _save(fig, path)
 
 
 def reliability(result: dict[str, Any], path: Path) -> Figure:
-    """Mean score per bin against the observed share of ai (robustness.reliability)."""
-    fig, (ax,) = _figure(4.5, 4.5)
+    """Mean score per bin against the observed share of ai (robustness.reliability), and below
+    it how many images each bin holds: a model whose scores all sit near 0.5 fills one bin, and
+    its one or two points on the diagonal must not pass for a calibrated model."""
+    fig = Figure(figsize=(4.8, 6.2))
+    ax, counts = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.3))
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    xs = [b["mean_score"] for b in result["bins"]]
-    ax.plot(xs, [b["ai_rate"] for b in result["bins"]], "o-", label="model")
-    ax.set(xlabel="mean score in bin", ylabel="fraction AI-generated")
-    ax.set_title(f"Reliability (ECE {result['ece']:.3f})")
-    ax.legend(loc="upper left")
+    table = result["bins"]
+    xs = [b["mean_score"] for b in table]
+    ax.plot(xs, [b["ai_rate"] for b in table], "o-", label="model")
+    ax.set(ylabel="fraction AI-generated", xlim=(0, 1), ylim=(-0.02, 1.02))
+    low, high = result["score_range"]
+    ax.set_title(f"Reliability (ECE {result['ece']:.3f}; scores {low:.4f} to {high:.4f})")
+    ax.legend(loc="upper left", fontsize=8)
+    width = 1 / result["n_bins"]
+    drawn = counts.bar(
+        [(b["bin"] + 0.5) * width for b in table], [b["n"] for b in table], width * 0.9,
+        color="tab:gray",
+    )  # fmt: skip
+    counts.bar_label(drawn, fontsize=7)
+    counts.margins(y=0.25)  # room for the count labels
+    counts.set(xlabel="score (mean in bin above; bin below)", ylabel="images")
     return _save(fig, path)

@@ -165,7 +165,8 @@ def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, Any]:
             table.append(
                 {"bin": b, "n": int(members.sum()), "mean_score": confidence, "ai_rate": observed}
             )
-    return {"bins": table, "ece": float(ece)}
+    span = [float(p.min()), float(p.max())] if len(p) else [0.0, 0.0]
+    return {"bins": table, "ece": float(ece), "n_bins": bins, "score_range": span}
 
 
 def model_card_checks(

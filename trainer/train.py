@@ -44,13 +44,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def check_run_dir(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise TrainerError(f"RUN {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise TrainerError(f"RUN folder {out} exists and is not empty (pass --force to reuse it)")
-
-
 def check_config(cfg: TrainConfig) -> None:
     """Refuse settings that cannot work, all problems in one message, before any data is read."""
     from trainer.archs import ARCHS, MIN_FEATURE_MAP, feature_map_side, smallest_input
@@ -77,7 +70,11 @@ def load_data(cfg: TrainConfig) -> tuple[data.Decoded, dict[str, Any], dict]:
     root = Path(cfg.data)
     samples, record = data.find_samples(root, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     manifest = data.read_manifest(root)
-    samples, record["dropped_by_kind"] = data.exclude_kinds(samples, manifest, cfg.exclude_kind)
+    kinds = cfg.exclude_kind if manifest else ()  # the recipe's default, on DATA without kinds
+    if cfg.exclude_kind and not manifest:
+        listed = ", ".join(cfg.exclude_kind)
+        print(f"no {data.MANIFEST} in DATA: nothing to drop by kind ({listed})")
+    samples, record["dropped_by_kind"] = data.exclude_kinds(samples, manifest, kinds)
     samples, record["dropped_by_source"] = data.exclude_sources(
         samples, manifest, cfg.exclude_source
     )
@@ -232,7 +229,7 @@ def calibrate(logits: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 def train(cfg: TrainConfig, out: Path, force: bool = False) -> dict[str, Any]:
     """Fit on cfg.data and write the run to `out`; the val/test metrics. TrainerError when it
     cannot run, CheckFailed (after writing the run) when calibration found no signal."""
-    check_run_dir(out, force)  # before the seconds TensorFlow takes to import
+    files.check_out_dir(out, force, "RUN folder")  # before the seconds TensorFlow takes to import
     tfenv.load()
     check_config(cfg)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -333,7 +330,7 @@ def check_calibration(calibration: dict[str, Any], val: dict[str, Any]) -> None:
     if edge == "upper":
         raise CheckFailed(
             f"calibration found no signal: the temperature fit hit the top of its range (T {t:g},"
-            f" val ROC-AUC {auc:.3f}); scores would all be near 0.5. Do not export this run"
+            f" val ROC-AUC {auc:.3f}); scores would all be near 0.5. `export` refuses this run"
         )
     if edge == "lower":
         print(
