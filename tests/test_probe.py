@@ -77,7 +77,7 @@ def colour_image(label: int, seed: int, size: int = 64) -> Image.Image:
 
 def colour_dataset(root: Path, per_class: dict[str, int]) -> Path:
     """DATA with train/val/test x real/fake JPEGs and a MANIFEST naming one generator."""
-    rows = ["split,label,path,generator,kind"]
+    rows = ["split,label,path,generator,kind,age"]
     for split, count in per_class.items():
         for label, name in enumerate(("real", "fake")):
             for i in range(count):
@@ -85,7 +85,9 @@ def colour_dataset(root: Path, per_class: dict[str, int]) -> Path:
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 colour_image(label, hash((split, label, i)) % 10_000).save(root / rel, quality=90)
                 kind = "ai-generated" if label else "real"
-                rows.append(f"{split},{name},{rel},{'gen-a' if label else 'photo'},{kind}")
+                source = ("gen-a", "gen-b")[i % 2] if label else "photo"
+                age = "" if label else str(5 + 30 * (i % 3))
+                rows.append(f"{split},{name},{rel},{source},{kind},{age}")
     (root / "MANIFEST.csv").write_text("\n".join(rows) + "\n")
     return root
 
@@ -214,7 +216,7 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     import onnx
 
     from scanner import Scanner
-    from trainer import probe_export
+    from trainer import probe_eval, probe_export
 
     data_dir = colour_dataset(tmp_path / "data", {"train": 12, "val": 6, "test": 4})
     run = tmp_path / "run"
@@ -223,6 +225,14 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     assert set(points) == {"balanced", "fpr1", "fpr5"}
     assert record["encoder"]["file_sha256"] == encoder.MEMBER_SHA256
 
+    card = probe_eval.evaluate(run, data_dir, [])
+    assert set(card["sizes"]) == set(probe_eval.SIZE_VIEWS)
+    assert set(card["leave_one_generator_out"]) == {"gen-a", "gen-b"}
+    assert card["fairness_annotated"]["n"] == 10  # val and test reals with an age
+    ages = card["fairness_annotated"]["age"]["false_positive_rate"]
+    assert set(ages) == {"under 15", "15-60", "over 60"}
+    assert (run / "sizes.png").is_file()
+
     out = tmp_path / "clip.onnx"
     assert probe_export.export(run, out) <= probe_export.PARITY_LIMIT
     model = onnx.load(str(out))
@@ -230,6 +240,7 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     props = {p.key: json.loads(p.value) for p in model.metadata_props}
     assert props["facescan.operating_points"] == points
     assert props["facescan.encoder"]["name"] == encoder.NAME
+    assert props["facescan.metrics"]["test"]["data"]["roc_auc"] == 1.0
 
     scanner = Scanner(model=out, provider="cpu")
     tests = sorted((data_dir / "test").rglob("*.jpg"))

@@ -97,6 +97,45 @@ def logo(
     return rows
 
 
+AGE_GROUPS = ((0, 15, "under 15"), (15, 61, "15-60"), (61, 200, "over 60"))
+
+
+def age_group(age: str) -> str | None:
+    if not age.strip():
+        return None
+    years = int(float(age))
+    return next(name for low, high, name in AGE_GROUPS if low <= years < high)
+
+
+def fairness(
+    cache: FeatureCache, samples: list[data.Sample], manifest: dict[str, dict[str, str]], run: dict
+) -> dict[str, Any]:
+    """False-positive rate per annotated age group, gender and race (faces3's UTKFace columns)
+    on the validation and test reals that carry them, with 95 % Wilson intervals, and the
+    largest gap by the issue's rule (over 1.5x the best group's, intervals apart)."""
+    from trainer.fairness_stats import largest_gap, rates_by_group
+
+    reals = [
+        s
+        for s in probe.select(samples, manifest, ())
+        if s.split in ("val", "test") and s.label == 0 and manifest[s.rel].get("age", "").strip()
+    ]
+    flagged = scores(cache, reals, "native", run) >= run["threshold"]
+    columns = {
+        "age": [age_group(manifest[s.rel]["age"]) for s in reals],
+        "gender": [manifest[s.rel].get("gender") or None for s in reals],
+        "race": [manifest[s.rel].get("race") or None for s in reals],
+    }
+    result: dict[str, Any] = {"n": len(reals)}
+    for column, groups in columns.items():
+        rates = rates_by_group(flagged, groups)
+        result[column] = {
+            "false_positive_rate": {g: r.to_dict() for g, r in rates.items()},
+            "largest_gap": largest_gap(rates),
+        }
+    return result
+
+
 def size_plot(rows: dict[str, Any], y: np.ndarray, threshold: float, path: Path) -> Any:
     """Mean score and its 10-90 % band per class at each test size: a size-proof model draws
     flat lines."""
@@ -135,6 +174,7 @@ def evaluate(run_dir: Path, data_dir: Path, also: list[Path]) -> dict[str, Any]:
         "operating_points": calibration["operating_points"],
         "test": {d.name: test_metrics(cache, d, run) for d in [data_dir, *also]},
         "sizes": {v: {k: x for k, x in r.items() if k != "scores"} for v, r in sizes.items()},
+        "fairness_annotated": fairness(cache, samples, manifest, run),
         "leave_one_generator_out": logo(
             cache, samples, manifest, record["settings"].get("train_limit")
         ),
