@@ -240,7 +240,9 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     props = {p.key: json.loads(p.value) for p in model.metadata_props}
     assert props["facescan.operating_points"] == points
     assert props["facescan.encoder"]["name"] == encoder.NAME
-    assert props["facescan.metrics"]["test"]["data"]["roc_auc"] == 1.0
+    assert props["facescan.metrics"]["test"]["roc_auc"] == 1.0
+    assert props["facescan.metrics"]["test_by_dataset"]["data"]["roc_auc"] == 1.0
+    assert props["facescan.training"]["data_fingerprint"] == record["data"]["fingerprint"]
 
     scanner = Scanner(model=out, provider="cpu")
     tests = sorted((data_dir / "test").rglob("*.jpg"))

@@ -18,6 +18,7 @@ issue's leave-one-generator-out measurement (AUC 0.89-0.94 against 0.32-0.47 fin
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -201,16 +202,19 @@ def fit(
     train = train_images(select(samples, manifest, ()), train_limit)
     train = [s for s in train if data.source_of(s, manifest) not in drop_sources]
     kept = select(samples, manifest, drop_sources)
-    val = load_split(cache, [s for s in kept if s.split == "val"], manifest, VAL_VIEWS)
+    val_samples = [s for s in kept if s.split == "val"]
+    val = load_split(cache, val_samples, manifest, VAL_VIEWS)
     x, y = train_split(cache, train)
     head, l2, auc_by_l2 = choose_l2(x, y, val)
     logits = val.logits(head)
     temperature = metrics.fit_temperature(logits[:, None], val.y)
     p = metrics.calibrated(logits[:, None], temperature)
     threshold = metrics.choose_threshold(val.y, p)
+    used = sorted(f"{s.split}\t{s.label}\t{s.rel}" for s in [*train, *val_samples])
     return {
         "head": head,
         "l2": l2,
+        "data_fingerprint": hashlib.sha256("\n".join(used).encode()).hexdigest(),
         "val_auc_by_l2": auc_by_l2,
         "calibration": {
             "temperature": temperature,
@@ -257,7 +261,12 @@ def train(
         "preprocess": spec.to_dict(),
         "calibration": fitted["calibration"],
         "val_auc_by_l2": fitted["val_auc_by_l2"],
-        "data": {"layout": layout, "counts": fitted["counts"], "fingerprint": ""},
+        "data": {
+            "layout": layout,
+            "counts": fitted["counts"],
+            "fingerprint": fitted["data_fingerprint"],  # over (split, label, path) of each image
+        },
+        "versions": versions(),
         "created": started.isoformat(timespec="seconds"),
     }
     files.write_text(out / "config.json", json.dumps(record, indent=2))
@@ -270,6 +279,17 @@ def train(
     if best_auc < 0.6:
         raise CheckFailed(f"the probe found no signal (val-mix ROC-AUC {best_auc:.3f})")
     return record
+
+
+def versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {
+        "numpy": np.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "onnx": onnx.__version__,
+    }
 
 
 def load_head(run: Path) -> tuple[LinearHead, dict[str, Any]]:

@@ -71,15 +71,25 @@ def prune(graph: Any) -> None:
     graph.initializer.extend(inits)
 
 
-def model_info(record: dict[str, Any], metrics_: dict[str, Any]) -> ModelInfo:
+def model_info(record: dict[str, Any], card: dict[str, Any]) -> ModelInfo:
+    """ModelInfo with the run's record and its card (probe_eval's metrics.json) in `extra`:
+    `metrics.test` is the training set's own test split, as for every facescan model."""
     calibration = record["calibration"]
+    by_dataset = card.get("test", {})
+    metrics_ = {k: v for k, v in card.items() if k != "test"}
+    if by_dataset:
+        metrics_ |= {"test": next(iter(by_dataset.values())), "test_by_dataset": by_dataset}
     extra = {
         "family": "clip",
         "encoder": record["encoder"],
         "operating_points": calibration["operating_points"],
         "calibration": calibration,
         "metrics": metrics_,
-        "training": {k: record[k] for k in ("settings", "data", "created")},
+        "training": {
+            **{k: record[k] for k in ("settings", "data", "created")},
+            "data_fingerprint": record["data"]["fingerprint"],
+        },
+        "versions": record["versions"],
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     return ModelInfo(
