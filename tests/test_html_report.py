@@ -10,8 +10,8 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,6 @@ HOSTILE = [
     "</script><script>document.body.dataset.pwned='3'</script>.png",
     "&lt;amp & 'quote'.png",
 ]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or ""
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM, reason="needs Debian's chromium (.ci/run installs it)"
-)
 MODEL = {"labels": ["real", "ai"]}
 WAIT_MS = 120_000  # a safety net for a hung browser, far above what a loaded machine takes
 SUMMARY = {"model": "m", "threshold": 0.5, "provider": "cpu", "seconds": 1.0, "complete": True}
@@ -223,33 +219,42 @@ def test_thumbnails_option(tmp_path: Path, red_model: Path) -> None:
     assert not (tmp_path / "r.csv").exists()
 
 
-def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def browser(chromium: tuple[str, Any]) -> Iterator[Any]:
+    """Headless Chromium under Playwright (skips where either is missing: conftest)."""
+    path, sync_api = chromium
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def run_chromium(path: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     flags = [
         *("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"),
         *("--disable-component-update", "--disable-sync", "--no-first-run"),
         f"--user-data-dir={profile}",
         "--virtual-time-budget=5000",
     ]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([path, *flags, *args], capture_output=True, text=True, timeout=60)
 
 
-def self_test(page: Path, size: tuple[int, int] = (800, 600)) -> tuple[dict[str, str], Any, str]:
+def self_test(
+    browser: Any, page: Path, size: tuple[int, int] = (800, 600)
+) -> tuple[dict[str, str], Any, str]:
     """The page's #selftest run in headless Chromium (driven by Playwright, at a `size` viewport):
     the body's data attributes, what the self-test saw, and the DOM as it was left (the flagged
     view, sorted by score). It waits for the self-test's result, not for a set time: the page
     decodes its thumbnails first, which takes what it takes on a busy machine."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright ([dev])")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            tab = browser.new_page(viewport={"width": size[0], "height": size[1]})
-            # Waits for the self-test's result alone (not also for "load", with its own 30-s
-            # limit): a busy machine takes what it takes.
-            tab.goto(page.resolve().as_uri() + "#selftest", wait_until="commit")
-            tab.wait_for_selector("body[data-selftest]", state="attached", timeout=WAIT_MS)
-            dom = tab.content()
-        finally:
-            browser.close()
+    tab = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    try:
+        # Waits for the self-test's result alone (not also for "load", with its own 30-s
+        # limit): a busy machine takes what it takes.
+        tab.goto(page.resolve().as_uri() + "#selftest", wait_until="commit")
+        tab.wait_for_selector("body[data-selftest]", state="attached", timeout=WAIT_MS)
+        dom = tab.content()
+    finally:
+        tab.close()
     body = re.search(r"<body[^>]*>", dom)
     assert body is not None, dom[-2000:]
     attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0)))
@@ -257,9 +262,10 @@ def self_test(page: Path, size: tuple[int, int] = (800, 600)) -> tuple[dict[str,
     return attributes, json.loads(html.unescape(attributes["selftest"])), dom
 
 
-@needs_chromium
-def test_in_headless_chromium(report: Path, tmp_path: Path) -> None:
-    attributes, seen, _ = self_test(report)
+def test_in_headless_chromium(
+    browser: Any, chromium: tuple[str, Any], report: Path, tmp_path: Path
+) -> None:
+    attributes, seen, _ = self_test(browser, report)
     assert attributes["thumbnails"] == "5/5"  # every flagged thumbnail decoded
     assert (seen["flagged"], seen["real"], seen["all"], seen["error"]) == (5, 3, 10, 2)
     rows = page_data(report.read_text(encoding="utf-8"))["rows"]
@@ -284,7 +290,8 @@ def test_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     assert seen["hint"] == {"flagged": None, "real": hint, "all": hint, "error": None}
 
     shot = tmp_path / "shot.png"
-    chromium(f"--screenshot={shot}", "--window-size=1200,900", report.as_uri(), profile=tmp_path)
+    size = "--window-size=1200,900"
+    run_chromium(chromium[0], f"--screenshot={shot}", size, report.as_uri(), profile=tmp_path)
     assert Image.open(shot).size == (1200, 900)
 
 
@@ -350,9 +357,10 @@ def review_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "review.html"
 
 
-@needs_chromium
-def test_boxes_badges_and_compact_rows_in_chromium(review_report: Path, tmp_path: Path) -> None:
-    attributes, seen, dom = self_test(review_report, (1920, 1080))
+def test_boxes_badges_and_compact_rows_in_chromium(
+    browser: Any, review_report: Path, tmp_path: Path
+) -> None:
+    attributes, seen, dom = self_test(browser, review_report, (1920, 1080))
     assert attributes["thumbnails"] == "36/36"  # 33 thumbnails, the group photo's 3 face crops
     assert seen["rows_per_1080"] >= 20  # at 1920 px wide; the table of before fitted 7
     assert seen["paths"]["wrapped"] >= 30 and seen["paths"]["cut"] == 0  # wrapped at "/" only
@@ -396,17 +404,6 @@ def test_boxes_badges_and_compact_rows_in_chromium(review_report: Path, tmp_path
     assert details["untrusted.jpg"][2] == ["badge approved", "baseline: approved"]
     assert details["plain.jpg"] is None  # nothing to say: no details cell at all
     assert details["gone.jpg"] == [["error-text", "file not found"]]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM:
-        pytest.skip("needs Debian's chromium (.ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright ([dev])")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def shown_path(path: str) -> str:
@@ -502,3 +499,20 @@ def test_each_path_links_its_file_and_shows_control_characters_escaped(
         tab.goto(shown[shown_path(f"photos/{name}")][1])
         assert tab.eval_on_selector("img", "i => i.naturalWidth") == 24
     tab.close()
+
+
+@pytest.mark.parametrize(("required", "outcome"), [(False, "1 skipped"), (True, "1 error")])
+def test_browser_tests_skip_without_chromium_unless_required(required: bool, outcome: str) -> None:
+    """Without chromium a browser test skips, saying what it needs; under .ci/run
+    (FACESCAN_BROWSER_TESTS=required) it errors: CI cannot pass without running them."""
+    env = {k: v for k, v in os.environ.items() if k != "FACESCAN_BROWSER_TESTS"}
+    env["PATH"] = "/nonexistent"  # no chromium to be found
+    if required:
+        env["FACESCAN_BROWSER_TESTS"] = "required"
+    test = f"{Path(__file__)}::test_in_headless_chromium"
+    command = [sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", test]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=Path(__file__).parent
+    )
+    assert outcome in done.stdout, done.stdout
+    assert "needs Debian's chromium (apt-get install chromium; README, Set up)" in done.stdout

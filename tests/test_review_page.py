@@ -9,7 +9,6 @@ import csv
 import hashlib
 import io
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,16 @@ from commands import Served
 from conftest import build_red_model, save_image
 from PIL import Image
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the [dev] extra)")
 pytest.importorskip("uvicorn", reason="needs the [serve] extra: pip install 'facescan[serve]'")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)"
-)
 HOSTILE = "<img src=x onerror=\"document.body.dataset.pwned='1'\">.png"
 WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(chromium: tuple[str, Any]) -> Iterator[Any]:
+    path, sync_api = chromium
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
         yield browser
         browser.close()
 
