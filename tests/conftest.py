@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +19,10 @@ from scanner.testing.models import build_red_model
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_ENV = "FACESCAN_DATA"
+# The browser tests (HTML report, review page) drive Debian's chromium with Playwright (the [dev]
+# extra; it downloads no browser). Where either is missing they skip, saying so; with this set to
+# "required" (.ci/run sets it) they fail instead, so that CI cannot pass without running them.
+BROWSER_ENV = "FACESCAN_BROWSER_TESTS"
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +32,28 @@ def shared_data() -> Path:
     if not (path / "train").is_dir():
         pytest.skip(f"shared dataset not found at {path} (set {DATA_ENV} to its folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, Any]:
+    """Debian's chromium and Playwright's sync API, or skip (fail under $FACESCAN_BROWSER_TESTS
+    = required)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        sync_api = None
+    missing = [
+        *([] if path else ["Debian's chromium (apt-get install chromium; README, Set up)"]),
+        *([] if sync_api else ["playwright (the [dev] extra)"]),
+    ]
+    if missing:
+        message = "needs " + " and ".join(missing)
+        if os.environ.get(BROWSER_ENV) == "required":
+            pytest.fail(f"{message}, and ${BROWSER_ENV} is required", pytrace=False)
+        pytest.skip(message)
+    assert path is not None
+    return path, sync_api
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,15 @@ import dataclasses
 import html
 import io
 import json
+import os
 import re
-import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from commands import facescan
 from conftest import build_red_model, noise_image, save_image
@@ -32,11 +35,8 @@ HOSTILE = [
     "</script><script>document.body.dataset.pwned='3'</script>.png",
     "&lt;amp & 'quote'.png",
 ]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or ""
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM, reason="needs Debian's chromium (.ci/run installs it)"
-)
 MODEL = {"labels": ["real", "ai"]}
+WAIT_MS = 120_000  # a safety net for a hung browser, far above what a loaded machine takes
 SUMMARY = {"model": "m", "threshold": 0.5, "provider": "cpu", "seconds": 1.0, "complete": True}
 
 
@@ -219,31 +219,42 @@ def test_thumbnails_option(tmp_path: Path, red_model: Path) -> None:
     assert not (tmp_path / "r.csv").exists()
 
 
-def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def browser(chromium: tuple[str, Any]) -> Iterator[Any]:
+    """Headless Chromium under Playwright (skips where either is missing: conftest)."""
+    path, sync_api = chromium
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def run_chromium(path: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     flags = [
         *("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"),
         *("--disable-component-update", "--disable-sync", "--no-first-run"),
         f"--user-data-dir={profile}",
         "--virtual-time-budget=5000",
     ]
-    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([path, *flags, *args], capture_output=True, text=True, timeout=60)
 
 
-def self_test(page: Path, size: tuple[int, int] = (800, 600)) -> tuple[dict[str, str], Any, str]:
+def self_test(
+    browser: Any, page: Path, size: tuple[int, int] = (800, 600)
+) -> tuple[dict[str, str], Any, str]:
     """The page's #selftest run in headless Chromium (driven by Playwright, at a `size` viewport):
     the body's data attributes, what the self-test saw, and the DOM as it was left (the flagged
     view, sorted by score). It waits for the self-test's result, not for a set time: the page
     decodes its thumbnails first, which takes what it takes on a busy machine."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright ([dev])")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            tab = browser.new_page(viewport={"width": size[0], "height": size[1]})
-            tab.goto(page.resolve().as_uri() + "#selftest")
-            tab.wait_for_selector("body[data-selftest]", state="attached", timeout=60_000)
-            dom = tab.content()
-        finally:
-            browser.close()
+    tab = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    try:
+        # Waits for the self-test's result alone (not also for "load", with its own 30-s
+        # limit): a busy machine takes what it takes.
+        tab.goto(page.resolve().as_uri() + "#selftest", wait_until="commit")
+        tab.wait_for_selector("body[data-selftest]", state="attached", timeout=WAIT_MS)
+        dom = tab.content()
+    finally:
+        tab.close()
     body = re.search(r"<body[^>]*>", dom)
     assert body is not None, dom[-2000:]
     attributes = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0)))
@@ -251,9 +262,10 @@ def self_test(page: Path, size: tuple[int, int] = (800, 600)) -> tuple[dict[str,
     return attributes, json.loads(html.unescape(attributes["selftest"])), dom
 
 
-@needs_chromium
-def test_in_headless_chromium(report: Path, tmp_path: Path) -> None:
-    attributes, seen, _ = self_test(report)
+def test_in_headless_chromium(
+    browser: Any, chromium: tuple[str, Any], report: Path, tmp_path: Path
+) -> None:
+    attributes, seen, _ = self_test(browser, report)
     assert attributes["thumbnails"] == "5/5"  # every flagged thumbnail decoded
     assert (seen["flagged"], seen["real"], seen["all"], seen["error"]) == (5, 3, 10, 2)
     rows = page_data(report.read_text(encoding="utf-8"))["rows"]
@@ -272,9 +284,14 @@ def test_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     assert seen["open"] == {"hidden": False, "path": flagged[2], "boxes": 0}  # Enter opens it
     assert seen["open_next"] == flagged[3]  # j in the enlarged view shows the next one
     assert seen["after_escape"] == {"path": flagged[3], "hidden": True}  # Esc: back on its row
+    # --thumbnails flagged (the default): the views holding real rows say how to see them.
+    hint = "Real images have no thumbnail in this report (--thumbnails flagged, the default). "
+    hint += "Scan again with --thumbnails all to see every image."
+    assert seen["hint"] == {"flagged": None, "real": hint, "all": hint, "error": None}
 
     shot = tmp_path / "shot.png"
-    chromium(f"--screenshot={shot}", "--window-size=1200,900", report.as_uri(), profile=tmp_path)
+    size = "--window-size=1200,900"
+    run_chromium(chromium[0], f"--screenshot={shot}", size, report.as_uri(), profile=tmp_path)
     assert Image.open(shot).size == (1200, 900)
 
 
@@ -290,8 +307,9 @@ GROUP_FACES = (
     FaceResult((250, 150, 330, 230), 0.95, 0.21, "real"),
     FaceResult((350, 20, 380, 50), 0.80),  # under --min-face: listed, not scored
 )
+VALID_AI = "C2PA: AI-generated image, signed by Test Signer, valid"
 PROVENANCE: dict[str, dict[str, Any]] = {
-    "valid-ai.jpg": {"validation": "valid", "declares_ai_creation": True, "summary": "C2PA: AI"},
+    "valid-ai.jpg": {"validation": "valid", "declares_ai_creation": True, "summary": VALID_AI},
     "tampered.jpg": {"validation": "invalid", "declares_ai_creation": True, "summary": "bad"},
     "untrusted.jpg": {
         "validation": "untrusted",
@@ -317,7 +335,9 @@ def review_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
             faces=GROUP_FACES,
             baseline="new",
             provenance=PROVENANCE["valid-ai.jpg"],
-            reason="model",
+            # as scanner.evidence writes it: the credential's summary is the last item
+            evidence="xmp:DigitalSourceType=trainedAlgorithmicMedia; " + VALID_AI,
+            reason="provenance",
         ),  # fmt: skip
         ScanResult(str(photos / "gone.jpg"), "error", error="file not found"),
     ]
@@ -337,10 +357,11 @@ def review_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp / "review.html"
 
 
-@needs_chromium
-def test_boxes_badges_and_compact_rows_in_chromium(review_report: Path, tmp_path: Path) -> None:
-    attributes, seen, dom = self_test(review_report, (1920, 1080))
-    assert attributes["thumbnails"] == "33/33"
+def test_boxes_badges_and_compact_rows_in_chromium(
+    browser: Any, review_report: Path, tmp_path: Path
+) -> None:
+    attributes, seen, dom = self_test(browser, review_report, (1920, 1080))
+    assert attributes["thumbnails"] == "36/36"  # 33 thumbnails, the group photo's 3 face crops
     assert seen["rows_per_1080"] >= 20  # at 1920 px wide; the table of before fitted 7
     assert seen["paths"]["wrapped"] >= 30 and seen["paths"]["cut"] == 0  # wrapped at "/" only
 
@@ -353,22 +374,145 @@ def test_boxes_badges_and_compact_rows_in_chromium(review_report: Path, tmp_path
     ]
     for face, drawn in zip(GROUP_FACES, boxes, strict=True):
         assert drawn[1:5] == pytest.approx([v / 400 for v in face.box], abs=0.02)
-    assert '<div class="faces">faces: 0.97 ai · 0.21 real · (small)</div>' in dom
+    assert seen["faces"][0] == "faces: 0.97 ai · 0.21 real · (small)"
+    assert seen["hint"] == {"flagged": None, "real": None, "all": None, "error": None}  # all
 
     # The details cell, rows in path order: only what each row has.
     page = review_report.read_text(encoding="utf-8")
     rows = sorted(page_data(page)["rows"], key=lambda r: r["path"])
     details = {Path(r["path"]).name: d for r, d in zip(rows, seen["details"], strict=True)}
+    # The credential's summary once, after its badge (not again in the evidence); items apart.
     assert details["group.jpg"] == [
         ["badge c2pa-ai", "C2PA: AI"],
-        ["c2pa-summary", "C2PA: AI"],
+        ["c2pa-summary", "AI-generated image, signed by Test Signer, valid"],
         ["badge new", "baseline: new"],
+        ["evidence", "evidence: xmp:DigitalSourceType=trainedAlgorithmicMedia"],
+        ["", "label from provenance"],
     ]
+    line = re.search(r'<div class="details">(.*?)</div>', dom)
+    assert line is not None
+    text = html.unescape(re.sub(r"<[^>]+>", "", line.group(1)))
+    assert text == (
+        "C2PA: AI · AI-generated image, signed by Test Signer, valid · baseline: new · "
+        "evidence: xmp:DigitalSourceType=trainedAlgorithmicMedia · label from provenance"
+    )
     assert details["tampered.jpg"][0] == ["badge c2pa-invalid", "C2PA: tampered/invalid"]
     assert details["untrusted.jpg"][:2] == [
         ["badge c2pa", "C2PA: untrusted"],
-        ["c2pa-summary", PROVENANCE["untrusted.jpg"]["summary"]],  # as text, never run
+        ["c2pa-summary", PROVENANCE["untrusted.jpg"]["summary"][6:]],  # as text, never run
     ]
     assert details["untrusted.jpg"][2] == ["badge approved", "baseline: approved"]
     assert details["plain.jpg"] is None  # nothing to say: no details cell at all
     assert details["gone.jpg"] == [["error-text", "file not found"]]
+
+
+def shown_path(path: str) -> str:
+    """A path as the page shows it: control characters as \\xNN."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", path)
+
+
+def open_report(browser: Any, page: Path) -> Any:
+    tab = browser.new_page(viewport={"width": 1440, "height": 1000})
+    tab.goto(page.resolve().as_uri(), wait_until="commit")
+    tab.wait_for_selector("#rows .row", state="attached", timeout=WAIT_MS)
+    return tab
+
+
+def test_file_href_is_relative_and_escaped() -> None:
+    href = html_report.file_href
+    assert href("/a/b c/#1?.jpg", "/a/reports") == "../b%20c/%231%3F.jpg"
+    assert href("/a/100%.jpg", "/a") == "100%25.jpg"
+    assert href("/a/javascript:alert(1)", "/a") == "javascript%3Aalert%281%29"  # no scheme
+    assert href("/a/tab\there\n.jpg", "/a") == "tab%09here%0A.jpg"
+    assert href(os.fsdecode(b"/a/\xff\xe9.jpg"), "/a") == "%FF%E9.jpg"  # the name's bytes
+    assert href("/a/é.jpg", "/a") == "%C3%A9.jpg"
+
+
+def test_a_face_five_pixels_wide_in_a_camera_photo_can_be_judged(
+    browser: Any, tmp_path: Path
+) -> None:
+    """On the 160-px thumbnail of a 3000x4000 photo a 5-px face is a speck; its crop, cut from
+    the photo, holds its pixels, and the enlarged view shows them at 128 px."""
+    photo = Image.new("RGB", (3000, 4000), (40, 40, 40))
+    photo.paste((255, 255, 255), (1800, 2500, 1805, 2506))  # the face: 5 x 6 px, white
+    photo.paste((200, 120, 90), (200, 200, 600, 600))  # a big face
+    path = tmp_path / "DSC_0042.jpg"
+    photo.save(path, quality=95)
+    faces = (
+        FaceResult((200, 200, 600, 600), 0.99, 0.12, "real"),
+        FaceResult((1800, 2500, 1805, 2506), 0.7, 0.96, "ai"),
+    )
+    result = ScanResult(str(path), "ok", "ai", 0.96, width=3000, height=4000, faces=faces)
+    page = write_report(tmp_path / "report.html", [result])
+    assert summary_cell(page, "face crops") == "2"
+    crops = page_data(page)["rows"][0]["crops"]
+    big, small = (Image.open(io.BytesIO(base64.b64decode(c.split(",", 1)[1]))) for c in crops)
+    assert big.size == (128, 128) and small.size == (9, 9)  # 6 px and a quarter each side
+    white = np.asarray(small.convert("L")) > 200
+    assert 20 <= white.sum() <= 42 and white[4, 4]  # the face's 30 pixels, in the middle
+
+    tab = open_report(browser, tmp_path / "report.html")
+    tab.keyboard.press("j")
+    tab.keyboard.press("Enter")
+    crop = tab.locator("#lb-view .face.ai img")
+    assert crop.evaluate("i => [i.clientWidth, i.naturalWidth]") == [128, 9]
+    shot = Image.open(io.BytesIO(crop.screenshot())).convert("L")
+    seen = np.asarray(shot) > 200
+    assert 0.25 < seen.mean() < 0.55  # the face fills a third of the enlarged crop, as blocks
+    assert tab.text_content("#lb-view .face.ai") == "0.96 ai"
+    assert tab.locator("#lb-view .faces .face").count() == 2  # best first: the flagged one
+    assert tab.get_attribute("#lb-view .faces .face:first-child", "class") == "face ai"
+    tab.close()
+
+
+def test_each_path_links_its_file_and_shows_control_characters_escaped(
+    browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path is a link to the file, relative to the report's folder (which is not the
+    folder the scan ran from), percent-encoded; a tab or newline in a name shows as \\xNN."""
+    names = ["IMG 0001 #1?.jpg", "100%.jpg", "tab\tand\nnewline.jpg", "été.jpg"]
+    for name in names:
+        save_image(tmp_path / "photos" / name, (200, 0, 0))
+    monkeypatch.chdir(tmp_path)
+    results = [ScanResult(f"photos/{n}", "ok", "ai", 0.9, width=24, height=24) for n in names]
+    report = tmp_path / "reports" / "r.html"
+    report.parent.mkdir()
+    write_report(report, results, thumbnails="none")
+
+    tab = open_report(browser, report)
+    links = tab.eval_on_selector_all(
+        "a.path", "as => as.map(a => [a.textContent, a.getAttribute('href'), a.href])"
+    )
+    shown = {text: (href, resolved) for text, href, resolved in links}
+    assert set(shown) == {f"photos/{n}" for n in names[:2] + names[3:]} | {
+        "photos/tab\\x09and\\x0anewline.jpg"
+    }
+    for name in names:
+        href, resolved = shown[shown_path(f"photos/{name}")]
+        assert href.startswith("../photos/") and resolved == (tmp_path / "photos" / name).as_uri()
+    hint = "This report has no thumbnails (--thumbnails none). "
+    assert (
+        tab.text_content("#hint") == hint + "Scan again with --thumbnails all to see every image."
+    )
+    assert tab.is_visible("#hint")
+    for name in ("IMG 0001 #1?.jpg", "tab\tand\nnewline.jpg"):  # the link opens the file
+        tab.goto(shown[shown_path(f"photos/{name}")][1])
+        assert tab.eval_on_selector("img", "i => i.naturalWidth") == 24
+    tab.close()
+
+
+@pytest.mark.parametrize(("required", "outcome"), [(False, "1 skipped"), (True, "1 error")])
+def test_browser_tests_skip_without_chromium_unless_required(required: bool, outcome: str) -> None:
+    """Without chromium a browser test skips, saying what it needs; under .ci/run
+    (FACESCAN_BROWSER_TESTS=required) it errors: CI cannot pass without running them."""
+    env = {k: v for k, v in os.environ.items() if k != "FACESCAN_BROWSER_TESTS"}
+    env["PATH"] = "/nonexistent"  # no chromium to be found
+    if required:
+        env["FACESCAN_BROWSER_TESTS"] = "required"
+    test = f"{Path(__file__)}::test_in_headless_chromium"
+    command = [sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", test]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=Path(__file__).parent
+    )
+    assert outcome in done.stdout, done.stdout
+    assert "needs Debian's chromium (apt-get install chromium; README, Set up)" in done.stdout

@@ -9,7 +9,6 @@ import csv
 import hashlib
 import io
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,16 @@ from commands import Served
 from conftest import build_red_model, save_image
 from PIL import Image
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (the [dev] extra)")
 pytest.importorskip("uvicorn", reason="needs the [serve] extra: pip install 'facescan[serve]'")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM, reason="needs Debian's chromium (apt-get install chromium; .ci/run does)"
-)
 HOSTILE = "<img src=x onerror=\"document.body.dataset.pwned='1'\">.png"
 WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(chromium: tuple[str, Any]) -> Iterator[Any]:
+    path, sync_api = chromium
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
         yield browser
         browser.close()
 
@@ -143,43 +138,104 @@ def test_review_a_pile(browser: Any, pile: dict[str, Path], tmp_path: Path) -> N
 
 
 def test_the_page_asks_for_the_token(browser: Any, pile: dict[str, Path], tmp_path: Path) -> None:
+    """The first 401 pauses the queue: the files not yet sent wait for the token instead of
+    each being sent and refused; a refused token asks again; then every file is scanned."""
     model = build_red_model(tmp_path / "red.onnx")
     tokens = tmp_path / "tokens"
     tokens.write_text("s3cret-token\n")
+    many = [save_image(tmp_path / "many" / f"{i:02d}.png", (250, 0, 0), size=24) for i in range(12)]
+    picked = [str(pile["ai1.png"]), str(pile["real1.png"]), *map(str, many)]
     with Served("--model", model, "--token-file", tokens) as server:
         page = open_page(browser, server.url)
-        page.set_input_files("#pick-files", [str(pile["ai1.png"]), str(pile["real1.png"])])
-        page.wait_for_selector("#auth:not([hidden])", timeout=WAIT_MS)
-        assert page.get_attribute("body", "data-done") == "0"  # held, not failed
+        sent: list[str | None] = []
+        page.on(
+            "request",
+            lambda r: (
+                sent.append(r.headers.get("authorization")) if r.url.endswith("/v1/scan") else None
+            ),
+        )
+        page.set_input_files("#pick-files", picked)
+        paused = "body[data-queue=paused][data-in-flight='0']"  # the refused ones all answered
+        page.wait_for_selector(paused, timeout=WAIT_MS)
+        assert page.is_visible("#auth") and page.get_attribute("body", "data-done") == "0"
+        assert 1 <= len(sent) <= 4  # PARALLEL (review.js): what was in flight, not all 14
+        assert "14 files, 0 scanned" in page.text_content("#counts")
+        assert "14 waiting for the token" in page.text_content("#counts")
+
+        page.fill("#token", "wrong-token")
+        page.click("#auth button")
+        page.wait_for_selector(paused, timeout=WAIT_MS)
+        assert "refused the token" in page.text_content("#auth")
+        assert sent.count("Bearer wrong-token") <= 4
+
         page.fill("#token", "s3cret-token")
         page.click("#auth button")
-        wait_done(page, 2)
-        assert sorted(c["kind"] for c in cards(page)) == ["flagged", "real"]
+        wait_done(page, len(picked))
+        assert page.is_hidden("#auth")
+        kinds = sorted(c["kind"] for c in cards(page))
+        assert kinds == ["flagged"] * 13 + ["real"]
+        assert sent.count("Bearer s3cret-token") == len(picked)  # each file once with it
 
 
-def test_face_boxes_follow_the_thumbnail(
+def test_face_boxes_coloured_by_label_with_scores(
     browser: Any, pile: dict[str, Path], tmp_path: Path
 ) -> None:
-    """Rows carry no faces yet (face detection is another change); the page draws a row's
-    `faces[].box` ([x0, y0, x1, y1], upright image pixels) once they do. Here the service's
-    real row for the file gets one face added on its way to the page."""
+    """Each face's box where the face is ([x0, y0, x1, y1], upright image pixels, as shares of
+    the thumbnail), coloured by its label as the HTML report does (red for the flagged label,
+    green for the other, grey dashed for a face too small to score) with its score written on
+    it, and the faces' scores listed under the thumbnail. The service's row for the file gets
+    faces added on its way to the page (a plain test image holds none)."""
     import httpx
 
     model = build_red_model(tmp_path / "red.onnx")
-    image = pile["ai1.png"]
+    image = save_image(tmp_path / "group.png", (250, 20, 20), size=200)
+    faces = [
+        {"box": [20, 40, 100, 120], "detection": 0.9, "score": 0.214, "label": "real"},
+        {"box": [110, 60, 180, 130], "detection": 0.9, "score": 0.934, "label": "ai"},
+        {"box": [150, 0, 170, 20], "detection": 0.6, "score": None, "label": None},
+    ]
     with Served("--model", model) as server:
         page = open_page(browser, server.url)
         files = {"file": (image.name, image.read_bytes(), "image/png")}
         body = httpx.post(f"{server.url}/v1/scan", files=files).json()
-        body["results"][0]["faces"] = [{"box": [8, 16, 40, 48], "score": 0.93}]
+        body["results"][0]["faces"] = faces
 
-        def add_face(route: Any) -> None:  # (Playwright's route.fetch drops a form's file)
+        def add_faces(route: Any) -> None:  # (Playwright's route.fetch drops a form's file)
             route.fulfill(json=body)
 
-        page.route("**/v1/scan", add_face)
-        page.set_input_files("#pick-files", [str(image)])  # 64 x 64
+        page.route("**/v1/scan", add_faces)
+        page.set_input_files("#pick-files", [str(image)])  # 200 x 200
         wait_done(page, 1)
-        box = page.eval_on_selector(
-            ".box", "b => [b.style.left, b.style.top, b.style.width, b.title]"
+        page.wait_for_function("document.querySelector('.thumb img').complete")
+        boxes = page.eval_on_selector_all(
+            ".box",
+            """boxes => boxes.map(b => {
+                const img = b.parentElement.querySelector('img').getBoundingClientRect();
+                const r = b.getBoundingClientRect(), label = b.querySelector('span');
+                const l = label.getBoundingClientRect();
+                return {
+                    share: [(r.left - img.left) / img.width, (r.top - img.top) / img.height,
+                            (r.right - img.left) / img.width, (r.bottom - img.top) / img.height],
+                    colour: getComputedStyle(b).borderTopColor,
+                    style: getComputedStyle(b).borderTopStyle,
+                    text: label.textContent,
+                    seen: label.checkVisibility() && l.width > 0 && l.height > 0
+                        && document.elementFromPoint(l.left + l.width / 2,
+                                                     l.top + l.height / 2) === label,
+                    title: b.title,
+                };
+            })""",
         )
-    assert box == ["12.5%", "25%", "50%", "face 0.93"]
+        listed = page.text_content(".card .faces")
+        page.screenshot(path=str(tmp_path / "faces.png"))
+    red, green, grey = "rgb(224, 36, 94)", "rgb(30, 158, 74)", "rgb(136, 136, 136)"
+    assert [(b["colour"], b["style"], b["text"]) for b in boxes] == [
+        (green, "solid", "0.21"),
+        (red, "solid", "0.93"),
+        (grey, "dashed", "small"),
+    ]
+    assert all(b["seen"] for b in boxes)  # each score drawn where it can be read
+    for face, box in zip(faces, boxes, strict=True):
+        assert box["share"] == pytest.approx([v / 200 for v in face["box"]], abs=0.02)
+    assert [b["title"] for b in boxes] == ["face 0.21 real", "face 0.93 ai", "face (small)"]
+    assert listed == "faces: 0.93 ai · 0.21 real · (small)"  # best first

@@ -1,8 +1,9 @@
 """HTML report (`--out report.html`): one self-contained file a moderator opens offline.
 
 A summary, a score histogram (counts on the bars, the threshold labelled), and one compact row
-per image: thumbnail with the face boxes drawn on it, score, label, path, each face's score and
-a details cell (evidence, provenance, baseline, error...) that shows only what is there.
+per image: thumbnail with the face boxes drawn on it, score, label, the path (a link to the file),
+each face's score and crop, and a details cell (evidence, provenance, baseline, error...) that
+shows only what is there (the pictures: `scanner.reports.pictures`).
 Filters, sorting, keyboard navigation and the enlarged view are a few lines of vanilla
 JavaScript (the page is `html_report.html`, package data beside this file). Nothing is
 fetched: thumbnails are JPEG data URIs and a Content-Security-Policy forbids every request.
@@ -14,22 +15,23 @@ go through `html.escape`.
 
 Memory is bounded whatever the scan's size: flagged and error rows are kept, real rows up to
 `MAX_REAL_ROWS` (the rest are counted), at most `MAX_THUMBNAILS` flagged and
-`MAX_REAL_THUMBNAILS` real images get a thumbnail, and the histogram is 20 counters. Like the
-JSON report, the file appears atomically at the end.
+`MAX_REAL_THUMBNAILS` real images get a thumbnail, `MAX_FACE_CROPS` faces a crop, and the
+histogram is 20 counters. Like the JSON report, the file appears atomically at the end.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
+import os
 import time
+import urllib.parse
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from scanner.reports.base import THUMBNAILS, AtomicFile, ReportFormat, row
+from scanner.reports.pictures import best_faces, pictures
 from scanner.results import ScanResult
 
 THUMBNAIL_PX = 160
@@ -39,22 +41,27 @@ THUMBNAIL_QUALITY = 80
 MAX_THUMBNAILS = 2_000  # flagged images
 MAX_REAL_THUMBNAILS = 2_000  # real images, with --thumbnails all
 MAX_REAL_ROWS = 10_000
+FACE_CROPS_PER_IMAGE = 8  # the best-scored faces of an image with a thumbnail (the page lists 8)
+MAX_FACE_CROPS = 2_000  # in the whole page: about 11 MB (pictures.FACE_CROP_QUALITY)
 BINS = 20
 
 
 def thumbnail(path: str) -> str | None:
     """A JPEG data URI of the image, upright (EXIF orientation honoured), at most 160 px a side;
     None when the file cannot be read again (it may have changed since it was scored)."""
-    from scanner.decode import load  # Pillow: only when a thumbnail is made
+    return pictures(path, [], THUMBNAIL_PX, THUMBNAIL_QUALITY)[0]
 
+
+def file_href(path: str, folder: str) -> str:
+    """The link from a page in `folder` to the file at `path`: relative, each byte of the name
+    that is not a letter, digit, "-._~" or "/" percent-encoded (so no name forms a scheme,
+    query or fragment). Absolute (a file: URI) where no relative path exists (another drive)."""
+    target = os.path.abspath(path)
     try:
-        image = load(path, draft_size=THUMBNAIL_PX).image
-        image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=THUMBNAIL_QUALITY)
-    except Exception:  # a thumbnail is a convenience: never let it stop the report
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+        relative = os.path.relpath(target, folder).replace(os.sep, "/")
+    except ValueError:
+        return Path(target).as_uri()
+    return urllib.parse.quote(os.fsencode(relative))
 
 
 def script_json(value: Any) -> str:
@@ -68,6 +75,7 @@ class HtmlReport:
         if thumbnails not in THUMBNAILS:
             raise ValueError(f"thumbnails must be one of {THUMBNAILS}, not {thumbnails!r}")
         self._out = AtomicFile(path)
+        self._folder = os.path.dirname(os.path.abspath(path))
         self._positive = model["labels"][1]
         self._mode = thumbnails
         self._rows: list[dict[str, Any]] = []
@@ -75,6 +83,7 @@ class HtmlReport:
         self._kept_real = self._omitted_real = self._cached = 0
         self._thumbnails = {"flagged": 0, "real": 0}  # made
         self._over_cap = {"flagged": 0, "real": 0}  # wanted one, past the cap
+        self._crops = self._crops_over_cap = 0
 
     def write(self, result: ScanResult) -> None:
         values = row(result)
@@ -87,9 +96,28 @@ class HtmlReport:
                 self._omitted_real += 1
                 return
             self._kept_real += 1
+        values["href"] = file_href(result.path, self._folder)
         if self._grant_thumbnail(kind):
-            values["thumbnail"] = thumbnail(result.path)
+            self._add_pictures(values, result)
         self._rows.append(values)
+
+    def _add_pictures(self, values: dict[str, Any], result: ScanResult) -> None:
+        """The thumbnail, and `crops` beside `faces`: a data URI or None for each face (the
+        best-scored FACE_CROPS_PER_IMAGE get one, while under MAX_FACE_CROPS)."""
+        faces = list(result.faces or ())
+        wanted = best_faces(faces)[:FACE_CROPS_PER_IMAGE]
+        chosen = wanted[: max(0, MAX_FACE_CROPS - self._crops)]
+        self._crops_over_cap += len(wanted) - len(chosen)
+        chosen_faces = [faces[i] for i in chosen]
+        uri, crops = pictures(
+            result.path, chosen_faces, THUMBNAIL_PX, THUMBNAIL_QUALITY, result.sha256
+        )
+        values["thumbnail"] = uri
+        if faces:
+            values["crops"] = [None] * len(faces)
+            for i, crop in zip(chosen, crops, strict=True):
+                values["crops"][i] = crop
+            self._crops += sum(crop is not None for crop in crops)
 
     def _kind(self, result: ScanResult) -> str:
         if result.status == "error":
@@ -115,11 +143,22 @@ class HtmlReport:
         over = ", ".join(f"{n} {kind}" for kind, n in self._over_cap.items() if n)
         return f"{made} (--thumbnails {self._mode})" + (f"; over the cap: {over}" if over else "")
 
+    def _crop_note(self) -> str:
+        over = f"; {self._crops_over_cap} over the cap" if self._crops_over_cap else ""
+        return f"{self._crops}{over}"
+
     def close(self, summary: dict[str, Any]) -> None:
         notes = [("from cache", self._cached), ("thumbnails", self._thumbnail_note())]
+        if self._crops or self._crops_over_cap:
+            notes.append(("face crops", self._crop_note()))
         if self._omitted_real:
             notes.append(("not listed", f"{self._omitted_real} real rows (see a CSV/JSONL report)"))
-        data = {"rows": self._rows, "omitted_real": self._omitted_real, "positive": self._positive}
+        data = {
+            "rows": self._rows,
+            "omitted_real": self._omitted_real,
+            "positive": self._positive,
+            "thumbnails": self._mode,  # the page says how to get the thumbnails a view lacks
+        }
         page = render(data, self._histogram, summary, notes)
         self._out.write(page)
         self._out.commit()

@@ -22,6 +22,9 @@
   const waiting = []; // entries not yet sent
   const blocked = []; // entries answered 401: sent again once a token is given
   let active = 0;
+  // A 401 pauses the queue until a token is given: without the pause every file picked would be
+  // sent, and refused, before the prompt could be used.
+  let paused = false;
   let positive = "ai";
   let token = sessionStorage.getItem("facescan-token") || "";
 
@@ -55,7 +58,11 @@
       token = document.getElementById("token").value.trim();
       sessionStorage.setItem("facescan-token", token);
       document.getElementById("auth").hidden = true;
-      waiting.push(...blocked.splice(0));
+      paused = false;
+      // The held files go first, in the order they were added.
+      blocked.sort((a, b) => entries.indexOf(a) - entries.indexOf(b));
+      waiting.unshift(...blocked.splice(0));
+      updateCounts();
       pump();
     });
     updateCounts();
@@ -129,7 +136,7 @@
   }
 
   function pump() {
-    while (active < PARALLEL && waiting.length) {
+    while (!paused && active < PARALLEL && waiting.length) {
       const entry = waiting.shift();
       active += 1;
       send(entry).finally(() => {
@@ -145,16 +152,21 @@
     form.append("file", entry.file, entry.name);
     for (let attempt = 0; ; attempt += 1) {
       let response;
+      const sentToken = token;
       try {
-        const headers = token ? { Authorization: `Bearer ${token}` } : {};
+        const headers = sentToken ? { Authorization: `Bearer ${sentToken}` } : {};
         response = await fetch("/v1/scan", { method: "POST", body: form, headers });
       } catch (e) {
         show(entry, failure(entry, `could not reach the service: ${e.message}`));
         return;
       }
       if (response.status === 401) {
+        if (sentToken !== token) { // sent before the token now in use: send it again
+          waiting.unshift(entry);
+          return;
+        }
         blocked.push(entry);
-        document.getElementById("auth").hidden = false;
+        askForToken();
         return;
       }
       if (response.status === 503 && attempt < MAX_RETRIES) {
@@ -173,6 +185,18 @@
       show(entry, { ...body.results[0], path: entry.name });
       return;
     }
+  }
+
+  function askForToken() {
+    paused = true;
+    const why = token ? "The service refused the token given." : "";
+    document.getElementById("auth-why").textContent = why;
+    const form = document.getElementById("auth");
+    if (form.hidden) {
+      form.hidden = false;
+      document.getElementById("token").focus();
+    }
+    updateCounts();
   }
 
   function failure(entry, message) {
@@ -198,26 +222,59 @@
       const why = row.reason === "metadata" ? ` · metadata: ${row.evidence}` : "";
       detail.textContent = `${row.width}×${row.height} ${row.format}${why}`;
     }
-    drawFaces(card.querySelector(".thumb"), row);
+    const faces = (Array.isArray(row.faces) ? row.faces : []).filter((f) => f && f.box);
+    drawFaces(card.querySelector(".thumb"), row, faces);
+    listFaces(card.querySelector(".faces"), faces);
   }
 
-  function drawFaces(thumb, row) {
-    // Face boxes, once the API reports faces: [x0, y0, x1, y1] in the upright image's pixels,
-    // placed as percentages so they follow the thumbnail's size.
-    const faces = Array.isArray(row.faces) ? row.faces : [];
+  // As the HTML report: "ai" (the flagged label), "real", or "unscored" under --min-face.
+  function faceKind(face) {
+    if (face.score === null || face.score === undefined) return "unscored";
+    return face.label === positive ? "ai" : "real";
+  }
+
+  function faceWords(face) {
+    const kind = faceKind(face);
+    return kind === "unscored" ? "(small)" : `${Number(face.score).toFixed(2)} ${face.label}`;
+  }
+
+  function drawFaces(thumb, row, faces) {
+    // Face boxes: [x0, y0, x1, y1] in the upright image's pixels, placed as percentages so they
+    // follow the thumbnail's size, coloured by label, each with its score above it (inside it
+    // when the box touches the image's top).
     for (const face of faces) {
-      const box = face && face.box;
+      const box = face.box;
       if (!Array.isArray(box) || box.length !== 4 || !row.width || !row.height) continue;
       const [x0, y0, x1, y1] = box.map(Number);
       const div = document.createElement("div");
-      div.className = "box";
+      const top = (100 * y0) / row.height;
+      div.className = `box ${faceKind(face)}${top < 15 ? " inside" : ""}`;
       div.style.left = `${(100 * x0) / row.width}%`;
-      div.style.top = `${(100 * y0) / row.height}%`;
+      div.style.top = `${top}%`;
       div.style.width = `${(100 * (x1 - x0)) / row.width}%`;
       div.style.height = `${(100 * (y1 - y0)) / row.height}%`;
-      if (face.score !== undefined) div.title = `face ${Number(face.score).toFixed(2)}`;
+      div.title = `face ${faceWords(face)}`;
+      const score = document.createElement("span");
+      score.textContent = faceKind(face) === "unscored" ? "small" : Number(face.score).toFixed(2);
+      div.append(score);
       thumb.append(div);
     }
+  }
+
+  function listFaces(line, faces) {
+    // Each face's score and label under the thumbnail, best first, the flagged ones in red.
+    if (!faces.length) return;
+    const rank = (f) => (faceKind(f) === "unscored" ? -1 : Number(f.score));
+    const sorted = [...faces].sort((a, b) => rank(b) - rank(a));
+    line.append("faces: ");
+    sorted.forEach((face, n) => {
+      if (n) line.append(" · ");
+      const word = document.createElement("span");
+      word.className = faceKind(face);
+      word.textContent = faceWords(face);
+      line.append(word);
+    });
+    line.hidden = false;
   }
 
   function setFilter(name) {
@@ -232,11 +289,13 @@
     const done = entries.filter((e) => e.row);
     const flagged = done.filter((e) => e.card.dataset.kind === "flagged").length;
     const errors = done.filter((e) => e.card.dataset.kind === "error").length;
+    const held = paused ? `, ${blocked.length + waiting.length} waiting for the token` : "";
     const text = `${entries.length} files, ${done.length} scanned: ${flagged} flagged, ` +
-      `${errors} errors`;
+      `${errors} errors${held}`;
     document.getElementById("counts").textContent = text;
     Object.assign(document.body.dataset, {
-      files: entries.length, done: done.length, flagged, errors,
+      files: entries.length, done: done.length, flagged, errors, inFlight: active,
+      queue: paused ? "paused" : "running",
     });
   }
 
