@@ -227,18 +227,38 @@ needs_proc = pytest.mark.skipif(
 )
 
 
+# `facescan`, with every file named pipe.png opened as the named pipe beside it. (Patched in
+# `open`, so that nothing imports numpy and its threads before the scan blocks their signals.)
+READ_FROM_THE_PIPE = """
+import builtins, sys
+
+def open_the_pipe(file, *args, **kwargs):
+    if isinstance(file, str) and file.endswith("pipe.png"):
+        file = file.removesuffix(".png")
+    return unpatched(file, *args, **kwargs)
+
+unpatched, builtins.open = builtins.open, open_the_pipe
+from scanner import cli
+sys.argv[0] = "facescan"
+cli.main()
+"""
+
+
 def scan_blocked_on_a_fifo(
     tmp_path: Path, out: Path, workers: int, fifo_first: bool = False
 ) -> tuple[subprocess.Popen[str], int]:
-    """A scan of 10 images followed (or preceded) by a named pipe, which blocks the scan until
-    the test opens its other end: the scan is provably still running when the signal is sent."""
+    """A scan of 10 images followed (or preceded) by a file whose read blocks the scan until
+    the test opens the other end of a named pipe: the scan is provably still running when the
+    signal is sent. (The scan never opens a named pipe itself, so it runs in a launcher that
+    reads `pipe.png` from the pipe `pipe`: a stand-in for a read that hangs, on a network file
+    system say.)"""
     for i in range(10):
         save_image(tmp_path / "pile" / f"{i:02}.png", (200, 0, 0))
-    fifo = tmp_path / "pipe.png"
+    fifo, blocking = tmp_path / "pipe", save_image(tmp_path / "pipe.png", (200, 0, 0))
     os.mkfifo(fifo)
     model = build_red_model(tmp_path / "m.onnx")
-    paths = [str(tmp_path / "pile"), str(fifo)]
-    command = [sys.executable, "-m", "scanner", *(paths[::-1] if fifo_first else paths)]
+    paths = [str(tmp_path / "pile"), str(blocking)]
+    command = [sys.executable, "-c", READ_FROM_THE_PIPE, *(paths[::-1] if fifo_first else paths)]
     options = ["--model", str(model), "--out", str(out), "--workers", str(workers)]
     proc = subprocess.Popen(
         [*command, *options, "--batch-size", "1"],
@@ -464,6 +484,26 @@ def test_an_unreadable_file_named_on_the_command_line_is_an_error_row(
         "error",
         "permission denied",
     )
+
+
+def test_a_fifo_or_a_device_is_one_error_row_at_once(tmp_path: Path, red_model: Path) -> None:
+    """Named or inside a folder, a FIFO is never opened (the open would wait for a writer for
+    ever) and /dev/zero never read (512 MiB before --max-bytes refused it). `facescan`'s
+    timeout turns a hang into a failure."""
+    save_image(tmp_path / "photos" / "a.png", (200, 0, 0))
+    os.mkfifo(tmp_path / "photos" / "b.jpg")
+    os.mkfifo(tmp_path / "named.jpg")
+    done = facescan("photos", "named.jpg", "/dev/zero", "--model", red_model, "--out", "r.csv",
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stderr  # a.png flagged, the rest error rows
+    rows = {r["path"]: (r["status"], r["error"]) for r in read_report(tmp_path / "r.csv")}
+    fifo = ("error", "not a regular file: a named pipe (FIFO); not read")
+    assert rows == {
+        "photos/a.png": ("ok", ""),
+        "photos/b.jpg": fifo,
+        "named.jpg": fifo,
+        "/dev/zero": ("error", "not a regular file: a character device; not read"),
+    }
 
 
 def test_piped_lines_stay_one_per_file_and_name_it_reversibly(
