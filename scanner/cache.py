@@ -34,7 +34,7 @@ from urllib.parse import quote
 from scanner import provenance
 from scanner.credentials import Credentials
 from scanner.errors import FacescanError
-from scanner.faces import Face
+from scanner.faces import DETECTION_VERSION, Face
 
 SCHEMA_VERSION = 3  # PRAGMA user_version of a facescan cache (2: per-face results; 3: C2PA)
 OLDER_SCHEMAS = (1, 2)  # caches an older facescan wrote: emptied and reused (scores are cheap)
@@ -108,8 +108,11 @@ def face_from_json(data: dict[str, Any]) -> Face:
 def scan_key(model_sha256: str, preprocess: dict[str, Any], trust_anchors: str = "") -> str:
     """What decides a file's row besides its bytes: the model file, the preprocessing it runs
     with (face crops on or off, minimum face size, ...) and the C2PA trust anchors (PEM text,
-    "" for none), which decide whether a credential is valid or untrusted."""
+    "" for none), which decide whether a credential is valid or untrusted. With face crops, the
+    version of what the detector finds, too."""
     text = model_sha256 + "\n" + json.dumps(preprocess, sort_keys=True) + "\n" + trust_anchors
+    if preprocess.get("faces"):
+        text += f"\ndetection {DETECTION_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -33,6 +33,7 @@ from PIL import (  # importing a plugin registers it; Image.open(formats=...) ne
 
 from scanner import provenance
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from scanner.walk import not_regular
 
 # Decoders let loose on untrusted bytes. (Multi-picture phone JPEGs open through JPEG as "MPO".)
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
@@ -72,8 +73,11 @@ class DecodedImage:
 
 
 def read_file(path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The file's bytes, refusing empty and oversized files before they reach a decoder."""
+    """The file's bytes, refusing empty and oversized files before they reach a decoder, and
+    files that are not regular files before they are opened (a FIFO would block the open)."""
     try:
+        if special := not_regular(os.stat(path).st_mode):
+            raise ImageError(special)
         with open(path, "rb") as f:
             data = _read_bounded(f, max_bytes)
     except FileNotFoundError:
@@ -100,8 +104,8 @@ def checked_bytes(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
 def _read_bounded(f: BinaryIO, max_bytes: int) -> bytes:
     """At most max_bytes + 1 bytes (one more than allowed says the file is too large), read by
     the file's own size: read(max_bytes + 1) allocates max_bytes up front, which made reading a
-    small file three times slower. A file that grew since fstat is read on; size 0 is a pipe or
-    a special file."""
+    small file three times slower. A file that grew since fstat is read on; size 0 is a file that
+    does not say its size (/proc)."""
     size = os.fstat(f.fileno()).st_size
     if size > max_bytes:
         raise _too_large(max_bytes)  # refused unread

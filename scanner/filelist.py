@@ -9,7 +9,8 @@ Rules (README, "Scan only what changed"):
   without an image extension would let such a file past the job.
 - The list is streamed: a list of a million paths is never held in memory.
 - A listed path with an image extension is one row: scanned (a symbolic link is followed, as
-  for a file on the command line), or an error row when it is missing or a broken link.
+  for a file on the command line), or an error row when it is missing, a broken link or not a
+  regular file (a FIFO, a device: never opened).
 - Anything else is skipped without a word: other files (a diff lists code too) and folders
   (`find` lists a folder and then its files: walking it would scan them twice).
 - `--exclude` globs match the listed path and its name, as the walker matches relative paths.
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from scanner.errors import UsageError
-from scanner.walk import WalkError, WalkFile, WalkItem, excluded, is_image_name
+from scanner.walk import WalkItem, excluded, is_image_name, named_file, stat_path
 
 CHUNK = 1 << 16
 LONGEST = 1 << 20  # no file name is this long: the list is not what it was said to be
@@ -50,13 +52,10 @@ def listed(source: str, null: bool, exclude: Iterable[str] = ()) -> Iterator[Wal
 
 def classify(path: str) -> WalkItem | None:
     """A listed image path: a file to scan, an error row, or None for a folder."""
-    if os.path.isdir(path):
+    st = stat_path(path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
         return None
-    if os.path.exists(path):
-        return WalkFile(path)
-    if os.path.islink(path):
-        return WalkError(path, "broken symbolic link")
-    return WalkError(path, "no such file or folder")
+    return named_file(path, st)
 
 
 def read_paths(source: str, null: bool) -> Iterator[str]:

@@ -17,6 +17,10 @@ Rules (fd/ripgrep style, documented in the README):
   line comes once, first where the walk order meets it (as a root or inside a folder). This
   remembers one (device, inode) pair per root.
 - Anything that cannot be listed or read is yielded as a `WalkError`, and the walk goes on.
+- A file that is not a regular file (a FIFO, a device, a socket) is an error row at once, never
+  opened: a FIFO blocks its reader until a writer comes, and a device such as /dev/zero never
+  ends. Named on the command line it is always one; inside a folder, when its name has an image
+  extension (like any other candidate).
 """
 
 from __future__ import annotations
@@ -85,6 +89,25 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
+NOT_FOUND = "no such file or folder"
+# What a file that is not a regular file is, by its stat mode (the error row names it).
+SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_regular(mode: int) -> str | None:
+    """The error row of a file with this stat mode when it is not a regular file (nor a
+    folder), None for a regular file: such a file is never opened."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = next((name for test, name in SPECIAL_FILES if test(mode)), "an unknown kind of file")
+    return f"not a regular file: {kind}; not read"
+
+
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
@@ -146,7 +169,7 @@ def _walk(
     overlaps = Overlaps.of(roots)
     entered: set[tuple[int, int]] | None = set() if follow_symlinks else None
     for root in roots:
-        st = _stat(root)
+        st = stat_path(root)
         if st is not None and stat.S_ISDIR(st.st_mode):
             real = os.path.realpath(root)
             if any(os.path.commonpath([real, done]) == done for done in overlaps.walked):
@@ -154,20 +177,24 @@ def _walk(
             yield from _walk_folder(root, patterns, follow_symlinks, entered, overlaps)
             overlaps.walked.append(real)
             overlaps.walked_keys.add(_key(st))
-        elif st is not None:
-            if overlaps.first_meeting(_key(st)):
-                yield WalkFile(root)
-        elif os.path.islink(root):
-            yield WalkError(root, link_problem(root))
-        else:
-            yield WalkError(root, "no such file or folder")
+        elif st is None or overlaps.first_meeting(_key(st)):
+            yield named_file(root, st)
+
+
+def named_file(path: str, st: os.stat_result | None) -> WalkItem:
+    """A path the user named that is not a folder (`st`: `stat_path`'s): the file to scan, or
+    the error row it gets (missing, a broken link, not a regular file)."""
+    if st is None:
+        return WalkError(path, link_problem(path) if os.path.islink(path) else NOT_FOUND)
+    special = not_regular(st.st_mode)
+    return WalkFile(path) if special is None else WalkError(path, special)
 
 
 def _key(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _stat(path: str) -> os.stat_result | None:
+def stat_path(path: str) -> os.stat_result | None:
     """What `path` names (links followed), None if nothing does."""
     try:
         return os.stat(path)
@@ -177,7 +204,7 @@ def _stat(path: str) -> os.stat_result | None:
 
 def _file_key(path: str) -> tuple[int, int] | None:
     """(device, inode) of what `path` names if it exists and is not a folder."""
-    st = _stat(path)
+    st = stat_path(path)
     return None if st is None or stat.S_ISDIR(st.st_mode) else _key(st)
 
 
@@ -217,6 +244,9 @@ def _walk_folder(
         elif item == "file":
             if is_image_name(entry.name) and not overlaps.named_and_met(entry):
                 yield WalkFile(entry.path)
+        elif item == "special":  # a candidate by its name, never opened
+            if is_image_name(entry.name) and not overlaps.named_and_met(entry):
+                yield _special_file(entry, follow)
         elif isinstance(item, WalkError):
             yield item
 
@@ -242,7 +272,8 @@ def link_problem(path: str) -> str:
 
 
 def _classify(entry: os.DirEntry[str], follow: bool) -> str | WalkError | None:
-    """'dir', 'file', None (skip) or a WalkError for one directory entry."""
+    """'dir', 'file', 'special' (not a regular file), None (skip) or a WalkError for one
+    directory entry."""
     try:
         if entry.is_symlink():
             if not follow:
@@ -253,9 +284,17 @@ def _classify(entry: os.DirEntry[str], follow: bool) -> str | WalkError | None:
             return "dir"
         if entry.is_file(follow_symlinks=follow):
             return "file"
-        return None  # sockets, fifos, devices: never images
+        return "special"  # a FIFO, a device, a socket
     except OSError as e:
         return WalkError(entry.path, f"cannot stat: {e.strerror or e}")
+
+
+def _special_file(entry: os.DirEntry[str], follow: bool) -> WalkError:
+    try:
+        message = not_regular(entry.stat(follow_symlinks=follow).st_mode)
+    except OSError as e:
+        message = f"cannot stat: {e.strerror or e}"
+    return WalkError(entry.path, message or "not a regular file; not read")
 
 
 def _list(

@@ -219,3 +219,17 @@ def test_a_cache_of_an_older_schema_is_emptied_and_reused(setup: tuple[Path, Pat
     with sqlite3.connect(cache) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (3,)
         assert db.execute("SELECT count(*) FROM results WHERE file_sha256 = 'x'").fetchone() == (0,)
+
+
+def test_a_change_in_what_the_detector_finds_is_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows scored with face crops are keyed by the detection's version too (close-ups found
+    since version 2 were scored whole before): whole-image scans keep their key."""
+    from scanner import cache
+    from scanner.preprocess import FaceCropSpec
+
+    whole = PreprocessSpec().to_dict()
+    faces = PreprocessSpec(faces=FaceCropSpec()).to_dict()
+    before = cache.scan_key("m", whole), cache.scan_key("m", faces)
+    monkeypatch.setattr(cache, "DETECTION_VERSION", cache.DETECTION_VERSION + 1)
+    assert cache.scan_key("m", whole) == before[0]
+    assert cache.scan_key("m", faces) != before[1]

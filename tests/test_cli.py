@@ -22,6 +22,7 @@ from PIL import Image
 from scanner import command as scan_command_module
 from scanner.errors import Terminated
 from scanner.reports.base import unescape_path
+from scanner.reports.partial import STOPPED
 
 
 @pytest.fixture
@@ -171,18 +172,38 @@ needs_proc = pytest.mark.skipif(
 )
 
 
+# `facescan`, with every file named pipe.png opened as the named pipe beside it. (Patched in
+# `open`, so that nothing imports numpy and its threads before the scan blocks their signals.)
+READ_FROM_THE_PIPE = """
+import builtins, sys
+
+def open_the_pipe(file, *args, **kwargs):
+    if isinstance(file, str) and file.endswith("pipe.png"):
+        file = file.removesuffix(".png")
+    return unpatched(file, *args, **kwargs)
+
+unpatched, builtins.open = builtins.open, open_the_pipe
+from scanner import cli
+sys.argv[0] = "facescan"
+cli.main()
+"""
+
+
 def scan_blocked_on_a_fifo(
     tmp_path: Path, out: Path, workers: int, fifo_first: bool = False
 ) -> tuple[subprocess.Popen[str], int]:
-    """A scan of 10 images followed (or preceded) by a named pipe, which blocks the scan until
-    the test opens its other end: the scan is provably still running when the signal is sent."""
+    """A scan of 10 images followed (or preceded) by a file whose read blocks the scan until
+    the test opens the other end of a named pipe: the scan is provably still running when the
+    signal is sent. (The scan never opens a named pipe itself, so it runs in a launcher that
+    reads `pipe.png` from the pipe `pipe`: a stand-in for a read that hangs, on a network file
+    system say.)"""
     for i in range(10):
         save_image(tmp_path / "pile" / f"{i:02}.png", (200, 0, 0))
-    fifo = tmp_path / "pipe.png"
+    fifo, blocking = tmp_path / "pipe", save_image(tmp_path / "pipe.png", (200, 0, 0))
     os.mkfifo(fifo)
     model = build_red_model(tmp_path / "m.onnx")
-    paths = [str(tmp_path / "pile"), str(fifo)]
-    command = [sys.executable, "-m", "scanner", *(paths[::-1] if fifo_first else paths)]
+    paths = [str(tmp_path / "pile"), str(blocking)]
+    command = [sys.executable, "-c", READ_FROM_THE_PIPE, *(paths[::-1] if fifo_first else paths)]
     options = ["--model", str(model), "--out", str(out), "--workers", str(workers)]
     proc = subprocess.Popen(
         [*command, *options, "--batch-size", "1"],
@@ -218,7 +239,7 @@ def tasks(pid: int) -> list[Path]:
 
 @needs_proc
 @pytest.mark.parametrize("name", SIGNALS)
-@pytest.mark.parametrize("ext", ["csv", "jsonl", "json", "html"])
+@pytest.mark.parametrize("ext", ["csv", "jsonl", "json", "html", "xml"])
 def test_a_signal_ends_the_scan_with_a_valid_report_marked_incomplete(
     tmp_path: Path, ext: str, name: str
 ) -> None:
@@ -234,7 +255,17 @@ def test_a_signal_ends_the_scan_with_a_valid_report_marked_incomplete(
     if ext == "html":
         assert f"{state} (partial report)" in out.read_text(encoding="utf-8")
         return
+    if ext == "xml":  # the last test case is an error a CI system shows
+        *files, last = ET.parse(out).getroot().iter("testcase")
+        assert len(files) == 10 and all([c.tag for c in case] == ["failure"] for case in files)
+        assert (last.get("name"), [child.tag for child in last]) == (f"scan {state}", ["error"])
+        assert f"the scan was {state} after 10 files" in last[0].get("message", "")
+        return
     rows = read_report(out)
+    if ext in ("csv", "jsonl"):  # the last row says the report is partial
+        *rows, last = rows
+        assert (last["path"], last["status"], last["score"]) == ("", "incomplete", "")
+        assert last["error"].startswith(f"the scan was {state} after 10 files: ")
     assert len(rows) == 10 and all(r["status"] == "ok" for r in rows)
     if ext == "json":
         summary = json.loads(out.read_text())["summary"]
@@ -263,7 +294,7 @@ STOPS = {  # what ends a scan while its model loads: exception, exit status, rep
 
 
 @pytest.mark.parametrize("stop", STOPS)
-@pytest.mark.parametrize("ext", ["json", "html", "xml", "sarif", "csv"])
+@pytest.mark.parametrize("ext", ["json", "html", "xml", "sarif", "csv", "jsonl"])
 @pytest.mark.parametrize("loading", ["libraries", "model"])
 def test_a_scan_stopped_while_it_sets_up_replaces_the_old_report_with_an_empty_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str, stop: str, loading: str
@@ -292,13 +323,20 @@ def test_a_scan_stopped_while_it_sets_up_replaces_the_old_report_with_an_empty_o
     elif ext == "html":
         assert f"{state} (partial report)" in text
     elif ext == "xml":
-        properties = {p.get("name"): p.get("value") for p in ET.fromstring(text).iter("property")}
+        root = ET.fromstring(text)
+        properties = {p.get("name"): p.get("value") for p in root.iter("property")}
         assert properties["state"] == state and "threshold" not in properties
+        (case,) = root.iter("testcase")
+        assert case.get("name") == f"scan {state}" and case[0].tag == "error"
+        assert (root.get("tests"), root.get("errors"), root.get("failures")) == ("1", "1", "0")
     elif ext == "sarif":
         (sarif_run,) = json.loads(text)["runs"]
         assert sarif_run["results"] == [] and not sarif_run["invocations"][0]["executionSuccessful"]
     else:
-        assert read_report(out) == [] and text.startswith("path,status,label")
+        (marker,) = read_report(out)  # CSV after its header, JSONL alone
+        assert text.startswith("path,status,label" if ext == "csv" else '{"path": null')
+        assert marker["status"] == "incomplete"
+        assert marker["error"].startswith(f"the scan {STOPPED[state]} after 0 files")
 
 
 def test_a_model_refused_while_loading_writes_no_report(tmp_path: Path) -> None:
@@ -408,6 +446,26 @@ def test_an_unreadable_file_named_on_the_command_line_is_an_error_row(
         "error",
         "permission denied",
     )
+
+
+def test_a_fifo_or_a_device_is_one_error_row_at_once(tmp_path: Path, red_model: Path) -> None:
+    """Named or inside a folder, a FIFO is never opened (the open would wait for a writer for
+    ever) and /dev/zero never read (512 MiB before --max-bytes refused it). `facescan`'s
+    timeout turns a hang into a failure."""
+    save_image(tmp_path / "photos" / "a.png", (200, 0, 0))
+    os.mkfifo(tmp_path / "photos" / "b.jpg")
+    os.mkfifo(tmp_path / "named.jpg")
+    done = facescan("photos", "named.jpg", "/dev/zero", "--model", red_model, "--out", "r.csv",
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stderr  # a.png flagged, the rest error rows
+    rows = {r["path"]: (r["status"], r["error"]) for r in read_report(tmp_path / "r.csv")}
+    fifo = ("error", "not a regular file: a named pipe (FIFO); not read")
+    assert rows == {
+        "photos/a.png": ("ok", ""),
+        "photos/b.jpg": fifo,
+        "named.jpg": fifo,
+        "/dev/zero": ("error", "not a regular file: a character device; not read"),
+    }
 
 
 def test_piped_lines_stay_one_per_file_and_name_it_reversibly(

@@ -17,6 +17,8 @@ from images import jpeg_bytes, png_bytes
 from PIL import Image
 
 from scanner.faces import (
+    CLOSE_UP_FRAME,
+    FRAME_GREY,
     MODEL_NAME,
     STRIDE,
     Face,
@@ -95,11 +97,62 @@ def test_a_large_image_is_shrunk_to_detect_size_and_a_small_one_only_padded(
     detector: FaceDetector,
 ) -> None:
     assert detector.detect_size == 960
-    tensor, sx, sy = detector._input_tensor(Image.new("RGB", (1920, 1050), (9, 9, 9)), 960)
-    assert tensor.shape == (1, 3, 544, 960) and (sx, sy) == (2.0, 1050 / 525)
-    tensor, sx, sy = detector._input_tensor(Image.new("RGB", (100, 70), (9, 9, 9)), 960)
-    assert tensor.shape == (1, 3, 96, 128) and (sx, sy) == (1.0, 1.0)
+    tensor, scale, pad = detector._input_tensor(Image.new("RGB", (1920, 1050), (9, 9, 9)), 960)
+    assert tensor.shape == (1, 3, 544, 960) and scale == (2.0, 1050 / 525) and pad == 0
+    tensor, scale, pad = detector._input_tensor(Image.new("RGB", (100, 70), (9, 9, 9)), 960)
+    assert tensor.shape == (1, 3, 96, 128) and scale == (1.0, 1.0) and pad == 0
     assert tensor[0, :, :70, :100].min() == 9 and tensor[0, :, 70:, :].max() == 0  # black pad
+
+
+def test_the_close_up_retry_frames_the_image_in_grey_at_the_same_scale(
+    detector: FaceDetector,
+) -> None:
+    image = Image.new("RGB", (100, 70), (9, 9, 9))
+    tensor, scale, pad = detector._input_tensor(image, 960, CLOSE_UP_FRAME)
+    assert pad == 50 and scale == (1.0, 1.0)  # half the longer side, on each side
+    assert tensor.shape == (1, 3, 192, 224)  # 170 x 200, then black to multiples of 32
+    image_part = tensor[0, :, 50:120, 50:150]
+    assert image_part.min() == image_part.max() == 9
+    assert tensor[0, :, :50, :200].min() == tensor[0, :, :170, 150:200].max() == FRAME_GREY
+    assert tensor[0, :, 170:, :].max() == 0 and tensor[0, :, :, 200:].max() == 0
+
+
+def test_the_framed_copy_finds_a_face_where_the_image_shows_it(
+    shared_data: Path, detector: FaceDetector
+) -> None:
+    """Boxes found in the framed copy come back to the image's own pixels."""
+    compared = 0
+    for path in sorted(shared_data.glob("test/*/*.jpg"))[::40]:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+        direct = detector.detect(rgb, 256, close_ups=False)
+        framed = detector._detect(rgb, 256, CLOSE_UP_FRAME)
+        if direct and framed:
+            compared += 1
+            assert float(box_iou(direct[0].box, np.asarray([framed[0].box]))[0]) >= 0.7, path
+    assert compared >= 3
+
+
+def test_faces_that_fill_the_frame_are_found(shared_data: Path, detector: FaceDetector) -> None:
+    """UTKFace's tight crops (faces3), cut to their central half: the face fills the picture.
+    Without the grey frame 6 of these 20 had a face (tools/measure_faces.py found)."""
+    faces3 = shared_data.parent / "faces3"
+    if not faces3.is_dir():
+        pytest.skip(f"faces3 (UTKFace close-ups) not found beside {shared_data}")
+    found = {True: 0, False: 0}
+    for path in sorted(faces3.glob("test/real/utk_*.jpg"))[::10]:
+        with Image.open(path) as image:
+            w, h = image.size
+            half = image.convert("RGB").crop((w // 4, h // 4, w // 4 + w // 2, h // 4 + h // 2))
+        photo = FacePhoto(png_bytes(half))
+        for close_ups in (False, True):
+            faces = [f for f in photo.detect(detector, 64, close_ups) if f.size >= 64]
+            found[close_ups] += bool(faces)
+            for face in faces:  # the face, in the image, filling most of it
+                x0, y0, x1, y1 = face.box
+                assert 0 <= x0 < x1 <= w // 2 and 0 <= y0 < y1 <= h // 2
+                assert face.size >= 0.8 * w // 2
+    assert found[False] <= 10 and found[True] >= 17, found
 
 
 # --- decoding and NMS on hand-built maps -------------------------------------------------------

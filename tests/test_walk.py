@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from scanner.walk import WalkError, WalkFile, walk
+from scanner.walk import WalkError, WalkFile, not_regular, walk
 
 
 def touch(root: Path, *names: str) -> None:
@@ -190,3 +191,29 @@ def test_a_link_to_itself_is_a_loop_not_a_broken_link(tmp_path: Path) -> None:
     inside = errors(walk([str(tmp_path)], follow_symlinks=True))  # the same rule in a folder
     assert inside[str(tmp_path / "self.jpg")].startswith("symbolic link loop")
     assert inside[str(tmp_path / "gone.jpg")] == "broken symbolic link"
+
+
+def test_what_is_not_a_regular_file_is_an_error_never_a_file(tmp_path: Path) -> None:
+    """A FIFO or a device is an error row, named or inside a folder with an image name (a FIFO
+    opened to be read blocks until a writer comes; /dev/zero never ends): never a file to
+    open. Inside a folder, one without an image name is no candidate, as any other file."""
+    touch(tmp_path, "photos/a.jpg")
+    os.mkfifo(tmp_path / "photos" / "b.jpg")
+    os.mkfifo(tmp_path / "photos" / "notes.txt")
+    os.mkfifo(tmp_path / "named.png")
+    items = list(walk([str(tmp_path / "photos"), str(tmp_path / "named.png"), "/dev/null"]))
+    assert files(items) == [str(tmp_path / "photos" / "a.jpg")]
+    fifo = "not a regular file: a named pipe (FIFO); not read"
+    assert errors(items) == {
+        str(tmp_path / "photos" / "b.jpg"): fifo,
+        str(tmp_path / "named.png"): fifo,
+        "/dev/null": "not a regular file: a character device; not read",
+    }
+
+
+def test_a_listed_fifo_is_an_error_row(tmp_path: Path) -> None:
+    from scanner.filelist import classify
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    item = classify(str(tmp_path / "pipe.jpg"))
+    assert item == WalkError(str(tmp_path / "pipe.jpg"), not_regular(stat.S_IFIFO))

@@ -10,6 +10,9 @@
     python tools/measure_faces.py draft     --data ../shared/datasets/faces2
     python tools/measure_faces.py turn-small --data ../shared/datasets/faces2
     python tools/measure_faces.py box-shift  --data ../shared/datasets/faces2 [--model clip]
+    python tools/measure_faces.py found      --data ../shared/datasets/faces3
+    python tools/measure_faces.py half-set   --data ../shared/datasets/faces3 --out DIR
+    python tools/measure_faces.py retry-cost
 
 Every figure is printed with what it counts. Seeds are fixed, so a rerun gives the same counts
 (times vary with the machine's load: each is the median of several runs).
@@ -18,10 +21,12 @@ Every figure is printed with what it counts. Seeds are fixed, so a rerun gives t
 from __future__ import annotations
 
 import argparse
+import csv
 import functools
 import io
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -400,6 +405,87 @@ def box_shift(args: argparse.Namespace) -> None:
         print(f"{name}: {score_change(session, crops['default'], crops[name])}")
 
 
+def found(args: argparse.Namespace) -> None:
+    """How many test images get a face of --min-face (64 px) or more, so that faces, not the
+    whole image, are scored: per source (MANIFEST.csv's generator), without and with the grey
+    frame for close-ups (FaceDetector's close_ups), on each image and on its central half (the
+    face then fills the frame, as in an avatar or a tight crop). Detection as the scanner runs
+    it (FacePhoto.detect at the default detect_size and min_face)."""
+    spec = FaceCropSpec()
+    det = detector(spec.detect_size, threads=1)
+    with open(args.data / "MANIFEST.csv", newline="") as f:
+        sources = {row["path"]: row["generator"] for row in csv.DictReader(f)}
+    columns = ("whole, before", "whole, after", "half, before", "half, after")
+    counts: dict[str, Counter[str]] = {}
+    for path in test_images(args.data):
+        count = counts.setdefault(sources[path.relative_to(args.data).as_posix()], Counter())
+        count["images"] += 1
+        data = path.read_bytes()
+        for name, photo in (("whole", FacePhoto(data)), ("half", FacePhoto(central_half(data)))):
+            for when, close_ups in (("before", False), ("after", True)):
+                faces = photo.detect(det, spec.min_face, close_ups)
+                count[f"{name}, {when}"] += any(face.size >= spec.min_face for face in faces)
+    total = sum(counts.values(), Counter())
+    print("| source | images | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 2) + "|")
+    for source, count in [*sorted(counts.items()), ("all", total)]:
+        cells = " | ".join(str(count[c]) for c in columns)
+        print(f"| {source} | {count['images']} | {cells} |")
+
+
+def retry_cost(args: argparse.Namespace) -> None:
+    """What the grey-framed second try costs a photo with no face (a noisy gradient JPEG): the
+    median CPU time of FacePhoto.detect without and with it, at the scanner's settings."""
+    spec, det = FaceCropSpec(), detector(FaceCropSpec.detect_size, threads=1)
+    rng = np.random.default_rng(0)
+    for w, h in ((4000, 3000), (256, 256)):
+        y, x = np.mgrid[0:h, 0:w]
+        pixels = np.stack([x * 255 / w, y * 255 / h, np.full_like(x, 90)], -1)
+        pixels = np.clip(pixels + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, "JPEG")
+        photo = FacePhoto(out.getvalue())
+        for close_ups in (False, True):
+            times = []
+            for _ in range(7):
+                start = time.process_time()
+                assert not photo.detect(det, spec.min_face, close_ups)
+                times.append(time.process_time() - start)
+            print(f"{w} x {h}, close_ups={close_ups}: {statistics.median(times) * 1000:.1f} ms CPU")
+
+
+def half_set(args: argparse.Namespace) -> None:
+    """DATA's test split with every image cut to its central half (PNG, lossless), in --out:
+    close-ups to score with `facescan-train evaluate OUT --split test`. Its train and val are
+    links to DATA's (the trainer's layout has all three), MANIFEST.csv names the new files."""
+    with open(args.data / "MANIFEST.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        if row["split"] != "test":
+            continue
+        half = central_half((args.data / row["path"]).read_bytes())
+        row["path"] = str(Path(row["path"]).with_suffix(".png").as_posix())
+        (args.out / row["path"]).parent.mkdir(parents=True, exist_ok=True)
+        (args.out / row["path"]).write_bytes(half)
+    for split in ("train", "val"):
+        (args.out / split).symlink_to((args.data / split).resolve(), target_is_directory=True)
+    with open(args.out / "MANIFEST.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"the test split cut to its central half in {args.out}")
+
+
+def central_half(data: bytes) -> bytes:
+    """The image cut to its central half (half its width and height), as lossless PNG."""
+    image = decode(data).image
+    w, h = image.size
+    box = (w // 4, h // 4, w // 4 + w // 2, h // 4 + h // 2)
+    out = io.BytesIO()
+    image.crop(box).save(out, "PNG")
+    return out.getvalue()
+
+
 def turned_at_output_scale(image: Image.Image, face: Face, size: int, margin: float) -> Image.Image:
     cx, cy, side, angle = crop_square(face, margin, align=True)
     reach = side / 2 * (abs(np.cos(angle)) + abs(np.sin(angle))) + 1
@@ -427,6 +513,9 @@ COMMANDS = {
     "draft": draft,
     "turn-small": turn_small,
     "box-shift": box_shift,
+    "found": found,
+    "half-set": half_set,
+    "retry-cost": retry_cost,
 }
 
 
@@ -437,6 +526,7 @@ def main() -> None:
     parser.add_argument("--canvases", type=int, default=40)
     parser.add_argument("--photos", type=int, default=5)
     parser.add_argument("--model", default="accurate", help="turn-small, box-shift: NAME|FILE")
+    parser.add_argument("--out", type=Path, help="half-set: the folder to write")
     args = parser.parse_args()
     COMMANDS[args.what](args)
 

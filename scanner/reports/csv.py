@@ -1,5 +1,6 @@
 """CSV (`.csv`): UTF-8 with a header, one row per file, written and flushed row by row so that a
-crash or Ctrl-C keeps every row already scanned."""
+crash or Ctrl-C keeps every row already scanned; the last row of a partial report says so
+(`scanner.reports.partial`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.reports.base import FIELDS, ReportFormat, cannot_write, open_streamed, row
+from scanner.reports.partial import marker_row
 from scanner.results import ScanResult
 
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
@@ -50,6 +52,8 @@ class CsvReport:
             raise cannot_write(self._path, e) from None
 
     def close(self, summary: dict[str, Any]) -> None:
+        if not summary["complete"]:  # a partial report says so in its last row
+            self._write_cells([cell(value) for value in marker_row(summary).values()])
         self._file.close()
 
 

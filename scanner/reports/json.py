@@ -1,5 +1,6 @@
 """JSON (`.json`, one document, written atomically) and JSON Lines (`.jsonl`, one object per
-line, streamed and flushed row by row)."""
+line, streamed and flushed row by row; the last line of a partial report says so:
+`scanner.reports.partial`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, open_streamed, row
+from scanner.reports.partial import marker_row
 from scanner.results import ScanResult
 
 
@@ -21,13 +23,18 @@ class JsonlReport:
         self._file = open_streamed(path)
 
     def write(self, result: ScanResult) -> None:
+        self._write_line(row(result))
+
+    def _write_line(self, values: dict[str, Any]) -> None:
         try:
-            self._file.write(dumps(row(result)) + "\n")
+            self._file.write(dumps(values) + "\n")
             self._file.flush()
         except OSError as e:
             raise cannot_write(self._path, e) from None
 
     def close(self, summary: dict[str, Any]) -> None:
+        if not summary["complete"]:  # a partial report says so in its last line
+            self._write_line(marker_row(summary))
         self._file.close()
 
 

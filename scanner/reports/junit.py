@@ -6,7 +6,9 @@ one `<testcase>` per file (name and `file` are its path), with `<failure>` for a
 `--baseline`; an approved one passes and says so in `<system-out>`. A C2PA credential that fails
 validation (tampered) is said in `<system-out>` too, not counted as a failure: what fails is
 the exit status's business (`--fail-on`), and a tampered credential alone does not. Counts and
-time are attributes of both suite elements.
+time are attributes of both suite elements. A scan that stopped before the end (Ctrl-C,
+SIGTERM, a crash) adds one more test case, an `<error>` named `scan interrupted` (terminated,
+failed): a CI system shows it where it would ignore the suite's `state` property.
 
 The counts come first in the file but are known only at the end, so test cases are streamed to
 a temporary file and the report is assembled, atomically, when the scan ends: memory holds one
@@ -28,6 +30,7 @@ from typing import IO, Any
 
 from scanner.reports.base import AtomicFile, ReportFormat, cannot_write, printable
 from scanner.reports.findings import invalid_credential, message, verdict
+from scanner.reports.partial import INCOMPLETE, stopped
 from scanner.results import ScanResult
 
 SUITE = "facescan"
@@ -90,6 +93,8 @@ class JunitReport:
         return message(result, self._model)
 
     def close(self, summary: dict[str, Any]) -> None:
+        if not summary["complete"]:
+            self._stopped(summary)
         counts = (
             f'tests="{self._counts["tests"]}" failures="{self._counts["failure"]}" '
             f'errors="{self._counts["error"]}" skipped="{self._counts["skipped"]}" '
@@ -110,6 +115,18 @@ class JunitReport:
         self._cases.close()
         self._out.write("  </testsuite>\n</testsuites>\n")
         self._out.commit()
+
+    def _stopped(self, summary: dict[str, Any]) -> None:
+        """A partial report's last test case: an error CI systems show (the state property
+        alone, GitLab ignores)."""
+        self._counts["tests"] += 1
+        self._counts["error"] += 1
+        state, text = summary["state"], attr(stopped(summary))
+        self._write(
+            self._cases,
+            f"    <testcase classname={quoted(SUITE)} name={quoted(f'scan {state}')}>\n"
+            f"      <error type={quoted(INCOMPLETE)} message={text}/>\n    </testcase>\n",
+        )
 
     def _properties(self, summary: dict[str, Any]) -> str:
         """The run's settings and whether it completed, as suite properties (a threshold is
