@@ -257,6 +257,7 @@ def train(
             "l2_grid": list(L2_GRID),
             "l2": fitted["l2"],
             "head": "logistic regression on the CLS token (768)",
+            "train_limit": train_limit,
         },  # fmt: skip
         "preprocess": spec.to_dict(),
         "calibration": fitted["calibration"],
