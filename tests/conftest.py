@@ -34,6 +34,16 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def browser(chromium: tuple[str, Any]) -> Iterator[Any]:
+    """Headless Chromium under Playwright, one per test module (skips where either is missing)."""
+    path, sync_api = chromium
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def chromium() -> tuple[str, Any]:
     """Debian's chromium and Playwright's sync API, or skip (fail under $FACESCAN_BROWSER_TESTS

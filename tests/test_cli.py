@@ -138,7 +138,8 @@ def test_default_model_missing_is_a_clear_error(
 def test_a_mistyped_model_name_lists_the_shipped_ones(tmp_path: Path) -> None:
     done = facescan(make_tree(tmp_path / "t", blue=1), "--model", "acurate", cwd=tmp_path)
     assert done.returncode == 2
-    assert "model file not found: acurate (nor a shipped model: accurate, fast)" in done.stderr
+    wanted = "model file not found: acurate (nor a shipped model: accurate, fast, clip)"
+    assert wanted in done.stderr
 
 
 def test_stdout_lists_flagged_files_and_stderr_summarises(tmp_path: Path, red_model: Path) -> None:

@@ -84,7 +84,7 @@ def test_python_block_runs(sandbox: Path, index: int) -> None:
 
 def write_trust_list(folder: Path) -> None:
     """The `c2pa-trust.pem` the README's --c2pa-trust example names: a throwaway root CA."""
-    from c2pa_signing import make_pki, require_signing
+    from scanner.testing.c2pa_signing import make_pki, require_signing
 
     require_signing()
     (folder / "c2pa-trust.pem").write_text(make_pki().ca_pem)

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,16 +216,6 @@ def test_thumbnails_option(tmp_path: Path, red_model: Path) -> None:
         done = facescan("pile", "--model", red_model, *args, cwd=tmp_path)
         assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not (tmp_path / "r.csv").exists()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: tuple[str, Any]) -> Iterator[Any]:
-    """Headless Chromium under Playwright (skips where either is missing: conftest)."""
-    path, sync_api = chromium
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def run_chromium(path: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,6 @@ from PIL import Image
 pytest.importorskip("uvicorn", reason="needs the [serve] extra: pip install 'facescan[serve]'")
 HOSTILE = "<img src=x onerror=\"document.body.dataset.pwned='1'\">.png"
 WAIT_MS = 60_000
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: tuple[str, Any]) -> Iterator[Any]:
-    path, sync_api = chromium
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
