@@ -76,7 +76,7 @@ def test_wheel_ships_the_model_and_its_card(tmp_path: Path) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=300)
     (wheel,) = tmp_path.glob("facescan-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {model.name for model in MODELS} | {"centerface.onnx", "README.md"}
+    shipped = {model.name for model in MODELS} | {"centerface.onnx", "README.md", "CLIP_LICENSE"}
     assert {f"scanner/models/{name}" for name in shipped} <= names
 
 
