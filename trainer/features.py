@@ -7,7 +7,7 @@ Each view's bytes go through the scanner's own `Prepare` (decode, face detection
 `FaceCropSpec` crop, or the whole image when no face is found), so the features are those of the
 pixels a scan feeds the encoder.
 
-The encoder costs ~70 ms an image on two cores, so the features are cached per view in chunk
+The encoder costs ~0.3 s an image on two cores, so the features are cached per view in chunk
 files under `cache_dir()/<spec fingerprint>/<view>/`: a head then trains in seconds, an
 interrupted extraction resumes where it stopped, and a changed crop or encoder starts afresh.
 An image contributes one feature row per unit (scored face, or the whole image).
@@ -32,7 +32,6 @@ from scanner.preprocess import PreprocessSpec, normalize
 from scanner.work import Prepare
 from trainer import data
 from trainer.config import TrainerError
-from trainer.encoder import WIDTH as ENCODER_WIDTH
 from trainer.encoder import Encoder
 
 CHUNK = 128  # images per cache file: an interrupted extraction loses at most this many
@@ -79,7 +78,7 @@ VIEWS: dict[str, View | None] = {
 class Features:
     """Feature rows of some images: image i's units are rows[starts[i]:starts[i + 1]]."""
 
-    rows: np.ndarray  # float32 (units, 768)
+    rows: np.ndarray  # float32 (units, blocks * 768): each unit's CLS token after every block
     starts: np.ndarray  # int (images + 1,)
 
     def first_units(self) -> np.ndarray:
@@ -104,8 +103,15 @@ def fingerprint(spec: PreprocessSpec, encoder_identity: str) -> str:
 class FeatureCache:
     """Features by (file sha256, view), loaded from and appended to chunk files."""
 
-    def __init__(self, spec: PreprocessSpec, encoder: Encoder, encoder_identity: str) -> None:
-        self.spec, self.encoder = spec, encoder
+    def __init__(
+        self,
+        spec: PreprocessSpec,
+        encoder: Encoder,
+        encoder_identity: str,
+        columns: np.ndarray | None = None,
+    ) -> None:
+        """`columns`: the part of each cached row `features` returns (None: all of it)."""
+        self.spec, self.encoder, self.columns = spec, encoder, columns
         self.root = cache_dir() / fingerprint(spec, encoder_identity)
         self._known: dict[str, dict[str, np.ndarray]] = {}
 
@@ -122,7 +128,9 @@ class FeatureCache:
                 print(f"features {view}: {done}/{len(missing)} computed", flush=True)
         units = [known[k] for k in keys]
         starts = np.concatenate([[0], np.cumsum([len(u) for u in units])]).astype(np.int64)
-        rows = np.concatenate(units) if units else np.zeros((0, ENCODER_WIDTH))
+        rows = np.concatenate(units) if units else np.zeros((0, self.encoder.width))
+        if self.columns is not None:
+            rows = rows[:, self.columns]
         return Features(rows.astype(np.float32), starts)
 
     def _compute(self, chunk: list[tuple[data.Sample, str]], view: str) -> dict[str, np.ndarray]:
@@ -141,7 +149,7 @@ class FeatureCache:
         with ThreadPoolExecutor(2) as pool:
             per_image = list(pool.map(crops, chunk))
         counts = [len(c) for c in per_image]
-        tokens = self.encoder.cls_tokens(normalize(np.concatenate(per_image), self.spec))
+        tokens = self.encoder.layer_tokens(normalize(np.concatenate(per_image), self.spec))
         bounds = np.cumsum([0, *counts])
         result = {
             key: tokens[bounds[i] : bounds[i + 1]].astype(np.float16)

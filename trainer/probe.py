@@ -38,6 +38,7 @@ EXCLUDE_KINDS = ("manipulated",)  # photoshop edits are not AI generation
 SHRUNK_SHARE = 0.5  # share of train images seen shrunk instead of native
 VAL_VIEWS = ("native", "small")
 L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # per-sample L2 strength on standardised features
+BLOCKS = (11,)  # the transformer blocks (0-11) whose CLS tokens the head reads, side by side
 FPR_POINTS = {"fpr1": 0.01, "fpr5": 0.05}  # operating points: at most this share of reals flagged
 
 
@@ -145,11 +146,14 @@ def load_split(
 
 def train_split(cache: FeatureCache, samples: list[data.Sample]) -> tuple[np.ndarray, np.ndarray]:
     """The train images' first-unit features, each in its drawn view, and their labels."""
-    x = np.zeros((len(samples), encoder.WIDTH), np.float32)
-    for view in ("native", "small"):
-        idx = [i for i, s in enumerate(samples) if train_view(s) == view]
-        x[idx] = cache.features([samples[i] for i in idx], view).first_units()
-    return x, np.array([s.label for s in samples])
+    views = [train_view(s) for s in samples]
+    parts = {
+        view: cache.features([s for s, v in zip(samples, views, strict=True) if v == view], view)
+        for view in ("native", "small")
+    }
+    taken = {view: iter(part.first_units()) for view, part in parts.items()}
+    x = np.array([next(taken[view]) for view in views], np.float32)
+    return x.reshape(len(samples), -1), np.array([s.label for s in samples])
 
 
 def choose_l2(x: np.ndarray, y: np.ndarray, val: Split) -> tuple[LinearHead, float, dict]:
@@ -226,8 +230,10 @@ def fit(
     }
 
 
-def open_cache(spec: PreprocessSpec) -> FeatureCache:
-    return FeatureCache(spec, encoder.Encoder(encoder.require_encoder()), encoder.IDENTITY)
+def open_cache(spec: PreprocessSpec, blocks: tuple[int, ...] = BLOCKS) -> FeatureCache:
+    """The feature cache, reading the CLS tokens of `blocks`."""
+    columns = encoder.columns(blocks)
+    return FeatureCache(spec, encoder.Encoder(encoder.require_encoder()), encoder.IDENTITY, columns)
 
 
 def train(
@@ -256,7 +262,8 @@ def train(
             "val_views": list(VAL_VIEWS),
             "l2_grid": list(L2_GRID),
             "l2": fitted["l2"],
-            "head": "logistic regression on the CLS token (768)",
+            "blocks": list(BLOCKS),
+            "head": f"logistic regression on the CLS tokens of blocks {list(BLOCKS)}",
             "train_limit": train_limit,
         },  # fmt: skip
         "preprocess": spec.to_dict(),
@@ -299,3 +306,8 @@ def load_head(run: Path) -> tuple[LinearHead, dict[str, Any]]:
         raise TrainerError(f"{run} is not a probe run (needs head.json and config.json)")
     record = json.loads(config.read_text())
     return LinearHead.from_dict(json.loads(head_file.read_text())), record
+
+
+def blocks_of(record: dict[str, Any]) -> tuple[int, ...]:
+    """The blocks a run's head reads (runs before blocks were recorded read the last one)."""
+    return tuple(record["settings"].get("blocks", [11]))

