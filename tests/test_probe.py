@@ -209,7 +209,9 @@ def test_features_are_computed_once_then_read_from_the_cache(
     cache = probe.open_cache(probe.clip_spec())
     native = cache.features(samples, "native", log=False)
     small = cache.features(samples, "small", log=False)
-    assert native.rows.shape == (8, 768) and list(native.starts) == list(range(9))
+    assert native.rows.shape == (8, 768 * len(probe.BLOCKS)) and list(native.starts) == list(
+        range(9)
+    )
     assert not np.allclose(native.rows, small.rows)  # a shrunk JPEG is another view
 
     def no_encoding(x: np.ndarray) -> np.ndarray:
@@ -293,10 +295,7 @@ def test_export_keeps_only_the_blocks_the_head_reads_and_shares_one_weights_file
 
     data_dir = colour_dataset(tmp_path / "data", {"train": 8, "val": 4, "test": 2})
     run = tmp_path / "run"
-    probe.train(data_dir, run)
-    config = json.loads((run / "config.json").read_text())
-    config["settings"]["blocks"] = [3]
-    (run / "config.json").write_text(json.dumps(config))
+    assert probe.train(data_dir, run, blocks=(3,))["settings"]["blocks"] == [3]
     models = tmp_path / "models"
     probe_export.export(run, models / "a.onnx")
     weights = models / probe_export.WEIGHTS_FILE
@@ -399,3 +398,18 @@ def test_weight_only_fp32_keeps_int8_weights_and_drops_activation_quantisation(
 
     hidden = np.maximum(x @ dequantized(matmuls[0]), 0)
     np.testing.assert_allclose(batch, hidden @ dequantized(matmuls[1]), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("given", ["12", "a,b", "", "-1,3"])
+def test_probe_refuses_blocks_outside_the_encoder(tmp_path: Path, given: str) -> None:
+    pytest.importorskip("matplotlib", reason="the trainer CLI needs its [train] extra")
+    from typer.testing import CliRunner
+
+    from trainer.cli import app
+
+    data_dir = colour_dataset(tmp_path / "data", {"train": 1, "val": 1})
+    args = ["probe", str(data_dir), "--out", str(tmp_path / "run"), "--blocks", given]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--blocks" in result.output and "block numbers 0-11" in result.output
+    assert not (tmp_path / "run").exists()

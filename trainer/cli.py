@@ -306,21 +306,43 @@ def probe(
         int | None,
         typer.Option(help="Train on this many train images, a seeded random subset [all]."),
     ] = None,
+    blocks: Annotated[
+        str | None,
+        typer.Option(
+            help="Transformer blocks (0-11) whose CLS tokens the head reads, comma-separated; "
+            "the exported model runs the encoder up to the last of them [trainer/probe.py's "
+            "BLOCKS].",
+            callback=lambda text: text if text is None else ",".join(map(str, parse_blocks(text))),
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace the files of an existing RUN.")] = False,
 ) -> None:
     """Train the `clip` family: a linear probe on frozen CLIP ViT-B/16 features of each face,
     size-proof (both classes shown shrunk), calibrated on a validation mix. Features are
     cached ($FACESCAN_FEATURES, default runs/features): the first run encodes every image."""
+    from trainer.probe import BLOCKS
     from trainer.probe import train as train_probe
     from trainer.probe_eval import evaluate as evaluate_probe
 
-    train_probe(data, out, force, train_limit)
+    train_probe(
+        data, out, force, train_limit, parse_blocks(blocks) if blocks is not None else BLOCKS
+    )
     result = evaluate_probe(out, data, also or [])
     for name, test in result["test"].items():
         typer.echo(
             f"{name} test: balanced accuracy {test['balanced_accuracy']:.4f}, ROC-AUC "
             f"{test['roc_auc']:.4f}, TPR at 1 % FPR {test['tpr_at_1pct_fpr']:.4f}"
         )
+
+
+def parse_blocks(text: str) -> tuple[int, ...]:
+    try:
+        chosen = tuple(sorted({int(part) for part in text.split(",")}))
+    except ValueError:
+        chosen = ()
+    if not chosen or not all(0 <= b < 12 for b in chosen):
+        raise typer.BadParameter(f"{text!r}: block numbers 0-11, e.g. 9,11")
+    return chosen
 
 
 @command
