@@ -17,6 +17,8 @@ from PIL import Image
 
 pytest.importorskip("onnx", reason="building the stand-in encoder needs onnx ([dev] or [train])")
 
+import onnx  # noqa: E402
+
 from trainer import encoder, features, metrics, probe  # noqa: E402
 from trainer.config import TrainerError  # noqa: E402
 
@@ -413,3 +415,78 @@ def test_probe_refuses_blocks_outside_the_encoder(tmp_path: Path, given: str) ->
     assert result.exit_code == 2
     assert "--blocks" in result.output and "block numbers 0-11" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def attention_block_graph(tokens: int = 5, width: int = 8, seed: int = 0) -> onnx.ModelProto:
+    """One transformer block laid out (names and all) as the Hugging Face CLIP export lays
+    block 1 out: layer norm, query/key/value projections, attention, a reshape whose token
+    count comes from the normed input's shape, the residual sum (`Add`), an MLP, `Add_1`."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    at = "/vision_model/encoder/layers.1/"
+    w = {n: rng.normal(0, 0.5, (width, width)).astype(np.float32) for n in "qkvab"}
+    inits = [numpy_helper.from_array(v, f"w_{n}") for n, v in w.items()]
+    inits += [numpy_helper.from_array(np.array(i, np.int64), f"i{i}") for i in (0, 1)]
+    inits.append(numpy_helper.from_array(np.array([width], np.int64), "width"))
+    normed = at + "layer_norm1/Add_1_output_0"
+    nodes = [
+        helper.make_node("LayerNormalization", ["h", "ones", "zeros"], [normed], axis=-1),
+        helper.make_node("MatMul", [normed, "w_q"], [at + "self_attn/q_proj/MatMul_output_0"]),
+        helper.make_node("MatMul", [normed, "w_k"], ["k"]),
+        helper.make_node("MatMul", [normed, "w_v"], ["v"]),
+        helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", [at + "self_attn/q_proj/MatMul_output_0", "kt"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+        helper.make_node("MatMul", ["p", "v"], ["o"]),
+        helper.make_node("Shape", [normed], ["shape0"], name=at + "self_attn/Shape"),
+        helper.make_node("Shape", [normed], ["shape1"], name=at + "self_attn/Shape_1"),
+        helper.make_node("Gather", ["shape0", "i0"], ["n"], axis=0),
+        helper.make_node("Gather", ["shape1", "i1"], ["t"], axis=0),
+        helper.make_node("Unsqueeze", ["n", "i0_1d"], ["n1"]),
+        helper.make_node("Unsqueeze", ["t", "i0_1d"], ["t1"]),
+        helper.make_node("Concat", ["n1", "t1", "width"], ["out_shape"], axis=0),
+        helper.make_node("Reshape", ["o", "out_shape"], ["attended"]),
+        helper.make_node("Add", ["h", "attended"], ["residual"], name=at + "Add"),
+        helper.make_node("MatMul", ["residual", "w_a"], ["m1"]),
+        helper.make_node("Relu", ["m1"], ["m2"]),
+        helper.make_node("MatMul", ["m2", "w_b"], ["m3"]),
+        helper.make_node("Add", ["residual", "m3"], ["out"], name=at + "Add_1"),
+    ]
+    inits += [
+        numpy_helper.from_array(np.ones(width, np.float32), "ones"),
+        numpy_helper.from_array(np.zeros(width, np.float32), "zeros"),
+        numpy_helper.from_array(np.array([0], np.int64), "i0_1d"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "block",
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, ["batch", tokens, width])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", "tokens", width])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_cls_only_block_gives_the_same_cls_token() -> None:
+    """The last block the head reads runs its query, residual and MLP on the CLS token alone:
+    the CLS output is unchanged, and the block now outputs one token."""
+    import onnxruntime as ort
+
+    def run(model: onnx.ModelProto, h: np.ndarray) -> np.ndarray:
+        session = ort.InferenceSession(
+            model.SerializeToString(), providers=["CPUExecutionProvider"]
+        )
+        return session.run(None, {"h": h})[0]
+
+    h = np.random.default_rng(1).normal(0, 1, (3, 5, 8)).astype(np.float32)
+    full = run(attention_block_graph(), h)
+    model = attention_block_graph()
+    assert encoder.cls_only(model.graph, 1)
+    onnx.checker.check_model(model)
+    reduced = run(model, h)
+    assert reduced.shape == (3, 1, 8)
+    np.testing.assert_allclose(reduced[:, 0], full[:, 0], rtol=1e-5, atol=1e-5)
+    assert not encoder.cls_only(attention_block_graph().graph, 0)  # no such block: untouched

@@ -42,6 +42,7 @@ def head_graph(
 
     graph = model.graph
     encoder.cls_of_blocks(graph, list(blocks), "head_cls")
+    encoder.cls_only(graph, max(blocks))
     w, b = head.folded()
     graph.initializer.extend(
         [
