@@ -313,7 +313,7 @@ FACE_CROP_MODELS = tuple(name for name in SHIPPED if name != "fast")
 
 
 def faces_command(name: str) -> list[str]:
-    fewer = ["--camera", "12", "--faces", "100"] if name.startswith("clip") else []
+    fewer = ["--camera", "12", "--faces", "200"] if name.startswith("clip") else []
     return ["bench/faces_bench.py", "--model", str(default_model_path("fp32", name)), *fewer]
 
 

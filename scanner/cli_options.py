@@ -21,8 +21,9 @@ Model = Annotated[
     Path | None,
     typer.Option(
         metavar="NAME|FILE",
-        help="A shipped model by name: accurate (the default) | fast (~5x faster, weaker; "
-        "models/README.md); or an ONNX file exported by facescan-train.",
+        help="A shipped model by name: clip (the default) | clip-full (slower, best) | accurate "
+        "(~8x faster, blind to unseen generators) | fast (whole images); models/README.md. Or "
+        "an ONNX file exported by facescan-train.",
     ),
 ]
 Precision = Annotated[
@@ -33,7 +34,8 @@ Threshold = Annotated[
     typer.Option(
         metavar="NUMBER|NAME",
         help="Flag when score >= this: a number in 0..1, or one of the model's operating points "
-        "by name (clip: fpr1, fpr5, balanced; reports record the name) [default: the model's].",
+        "by name (clip models: fpr1, fpr5, balanced; reports record the name) [default: the "
+        "model's].",
     ),
 ]
 Provider = Annotated[str, typer.Option(help="auto | cpu | cuda (cuda never falls back).")]

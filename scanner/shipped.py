@@ -14,7 +14,7 @@ from scanner.errors import InvalidModelError
 # The shipped models, by the name --model takes: the default first. Each is
 # models/facescan-NAME.onnx, with its int8 twin facescan-NAME-int8.onnx where that holds the fp32
 # model's accuracy (models/README.md has a section on each).
-SHIPPED = ("accurate", "fast", "clip")
+SHIPPED = ("clip", "accurate", "fast", "clip-full")
 PRECISIONS = ("auto", "fp32", "int8")
 
 
@@ -37,7 +37,7 @@ def default_model_path(precision: str = "auto", name: str = SHIPPED[0]) -> Path:
 
 
 def resolve_model(model: str | os.PathLike[str] | None, precision: str = "auto") -> Path:
-    """The model file to load: a shipped one (none given, or its name: `accurate`, `fast`) of
+    """The model file to load: a shipped one (none given, or its name: `clip`, `accurate`...) of
     the asked precision, or the user's file (an existing file wins over a shipped name)."""
     if model is None or (str(model) in SHIPPED and not Path(model).is_file()):
         return default_model_path(precision, SHIPPED[0] if model is None else str(model))

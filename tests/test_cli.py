@@ -138,7 +138,7 @@ def test_default_model_missing_is_a_clear_error(
 def test_a_mistyped_model_name_lists_the_shipped_ones(tmp_path: Path) -> None:
     done = facescan(make_tree(tmp_path / "t", blue=1), "--model", "acurate", cwd=tmp_path)
     assert done.returncode == 2
-    wanted = "model file not found: acurate (nor a shipped model: accurate, fast, clip)"
+    wanted = "model file not found: acurate (nor a shipped model: clip, accurate, fast, clip-full)"
     assert wanted in done.stderr
 
 

@@ -268,6 +268,8 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     assert props["facescan.metrics"]["test"]["roc_auc"] == 1.0
     assert props["facescan.metrics"]["test_by_dataset"]["data"]["roc_auc"] == 1.0
     assert props["facescan.training"]["data_fingerprint"] == record["data"]["fingerprint"]
+    weights = out.parent / probe_export.WEIGHTS_FILE
+    assert props["facescan.encoder_weights"]["sha256"] == encoder.sha256_of(weights)
 
     scanner = Scanner(model=out, provider="cpu")
     tests = sorted((data_dir / "test").rglob("*.jpg"))

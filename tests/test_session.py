@@ -98,9 +98,9 @@ def test_malformed_metadata_is_named() -> None:
 def test_precision_picks_the_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from scanner.session import default_model_path, resolve_model
 
-    assert default_model_path("fp32").name == "facescan-accurate.onnx"  # the default
-    assert default_model_path("int8").name == "facescan-accurate-int8.onnx"
-    for name in ("accurate", "fast"):
+    assert default_model_path("fp32").name == "facescan-clip.onnx"  # the default
+    assert default_model_path("int8").name == "facescan-clip-int8.onnx"
+    for name in ("clip", "accurate", "fast", "clip-full"):
         auto = default_model_path("auto", name).name
         shipped_int8 = default_model_path("int8", name).is_file()
         assert auto == (f"facescan-{name}-int8.onnx" if shipped_int8 else f"facescan-{name}.onnx")
@@ -114,5 +114,5 @@ def test_precision_picks_the_shipped_model(tmp_path: Path, monkeypatch: pytest.M
         resolve_model(tmp_path / "m.onnx", "int8")
     with pytest.raises(InvalidModelError, match="unknown precision"):
         default_model_path("fp16")
-    with pytest.raises(InvalidModelError, match="no shipped model 'tiny'; choose from accurate"):
+    with pytest.raises(InvalidModelError, match="no shipped model 'tiny'; choose from clip, accurate"):
         default_model_path("auto", "tiny")

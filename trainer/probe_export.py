@@ -18,6 +18,7 @@ on freshly computed features of the same crops.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,9 @@ def weight_layout(model: Any) -> dict[str, tuple[int, bytes]]:
     return layout
 
 
-def ensure_weights(path: Path, layout: dict[str, tuple[int, bytes]]) -> None:
-    """Write the weights file, or check that the one there holds exactly these bytes."""
+def ensure_weights(path: Path, layout: dict[str, tuple[int, bytes]]) -> str:
+    """Write the weights file, or check that the one there holds exactly these bytes; its
+    sha256."""
     expected = b"".join(raw for _, raw in layout.values())
     if not path.exists():
         files.atomic_write(path, lambda temp: temp.write_bytes(expected))
@@ -92,14 +94,16 @@ def ensure_weights(path: Path, layout: dict[str, tuple[int, bytes]]) -> None:
             f"{path} does not hold this encoder's tensors: delete it to write a new one "
             "(and commit it once: every shipped clip model reads it)"
         )
+    return hashlib.sha256(expected).hexdigest()
 
 
-def externalise(model: Any, folder: Path) -> None:
-    """Point the encoder's tensors in `model` at WEIGHTS_FILE in `folder`."""
+def externalise(model: Any, folder: Path) -> dict[str, str]:
+    """Point the encoder's tensors in `model` at WEIGHTS_FILE in `folder`; the file's name and
+    sha256, for the model's metadata."""
     from onnx import TensorProto
 
     layout = weight_layout(onnx_load_encoder())
-    ensure_weights(folder / WEIGHTS_FILE, layout)
+    sha256 = ensure_weights(folder / WEIGHTS_FILE, layout)
     for tensor in model.graph.initializer:
         if tensor.name in layout:
             offset, raw = layout[tensor.name]
@@ -110,6 +114,7 @@ def externalise(model: Any, folder: Path) -> None:
                 entry = moved.external_data.add()
                 entry.key, entry.value = key, str(value)
             tensor.CopyFrom(moved)
+    return {"file": WEIGHTS_FILE, "sha256": sha256}
 
 
 def onnx_load_encoder() -> Any:
@@ -184,7 +189,7 @@ def export(run: Path, out: Path) -> float:
     blocks = probe.blocks_of(record)
     model = head_graph(onnx_load_encoder(), head, temperature, blocks)
     out.parent.mkdir(parents=True, exist_ok=True)
-    externalise(model, out.parent)
+    info.extra["encoder_weights"] = externalise(model, out.parent)
     for key, value in info.to_props().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
