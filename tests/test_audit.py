@@ -14,6 +14,8 @@ from conftest import build_red_model
 from PIL import Image
 
 from scanner.preprocess import PreprocessSpec
+from trainer import data
+from trainer.annotated_groups import age_group, annotated_groups
 from trainer.config import TrainerError
 from trainer.fairness_stats import Rate, largest_gap, wilson
 from trainer.prompt_groups import (
@@ -299,3 +301,132 @@ def test_audit_end_to_end_writes_its_table_json_and_plots(tmp_path: Path) -> Non
             assert image.format == "PNG" and image.width > 300
     rows = list(csv.DictReader((out / "audit_images.csv").read_text().splitlines()))
     assert len(rows) == 14 and {r["label"] for r in rows} == {"real", "ai"}
+    # No manifest column annotates these images: the audit is the one it always was.
+    assert "annotated" not in json.dumps(report) and "UTKFace" not in markdown
+    assert "age (years)" not in rows[0] and not any("annotated" in key for key in rows[0])
+
+
+def test_ages_group_at_the_issues_edges_and_unannotated_data_has_no_groups() -> None:
+    ages = ["0", "14", "15", "60", "61", "110", " ", "7.0"]
+    assert [age_group(a) for a in ages] == [
+        "under 15",
+        "under 15",
+        "15-60",
+        "15-60",
+        "over 60",
+        "over 60",
+        None,
+        "under 15",
+    ]
+    sample = data.Sample("x/test/real/a.jpg", "test/real/a.jpg", 0, "test")
+    faces2_row = {"test/real/a.jpg": {"path": "test/real/a.jpg", "generator": "ffhq"}}
+    faces3_row = {"test/real/a.jpg": {"age": "", "gender": "", "race": ""}}
+    assert annotated_groups([sample], faces2_row) == {} == annotated_groups([sample], faces3_row)
+    utk = {"test/real/a.jpg": {"age": "64", "gender": "female", "race": "indian"}}
+    assert annotated_groups([sample], utk) == {
+        "age": ["over 60"],
+        "gender": ["female"],
+        "race": ["indian"],
+    }
+
+
+# The annotated set: reals carrying faces3's UTKFace columns (name, colour, age, gender, race).
+# The red model flags only the very light patches, so every under-15 (very light) is flagged and
+# nobody else annotated is; two unannotated very light FFHQ reals are flagged but in no group.
+ANNOTATED = [
+    (f"u{i}", VERY_LIGHT, str(1 + i), "female", "asian" if i < 5 else "black") for i in range(10)
+]
+ANNOTATED += [
+    (f"m{i}", BROWN, str(15 + 5 * i), "male", "asian" if i < 5 else "black") for i in range(10)
+]  # ages 15..60: the 15-60 group's both edges
+ANNOTATED += [("o0", DARK, "61", "female", "white"), ("o1", DARK, "80", "male", "white")]
+ANNOTATED += [("o2", DARK, "110", "female", "white")]
+
+
+def make_annotated_set(root: Path) -> Path:
+    """make_audit_set's layout with 23 annotated reals, two unannotated reals and two AI faces
+    in test/, and a MANIFEST.csv with faces3's age, gender and race columns (blank but for utk)."""
+    for split in ("train", "val"):
+        for label in ("real", "fake"):
+            (root / split / label).mkdir(parents=True)
+            Image.new("RGB", (24, 24), VERY_LIGHT).save(root / split / label / "x.jpg")
+    rows = ["path,generator,age,gender,race"]
+    images = [(f"real/{n}", c, f"utk,{a},{g},{r}") for n, c, a, g, r in ANNOTATED]
+    images += [("real/f0", VERY_LIGHT, "ffhq,,,"), ("real/f1", VERY_LIGHT, "ffhq,,,")]
+    images += [("fake/z0", DARK, "stylegan,,,"), ("fake/z1", VERY_LIGHT, "stylegan,,,")]
+    for name, colour, columns in images:
+        (root / "test" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (24, 24), colour).save(root / "test" / f"{name}.jpg", quality=95)
+        rows.append(f"test/{name}.jpg,{columns}")
+    (root / "MANIFEST.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_audit_reports_false_positives_per_annotated_age_gender_and_race(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="plots need matplotlib: pip install facescan[train]")
+    pytest.importorskip("onnx", reason="the tiny test model needs onnx: pip install facescan[dev]")
+    from typer.testing import CliRunner
+
+    from trainer.cli import app
+
+    model = build_red_model(tmp_path / "red.onnx", PreprocessSpec(input_size=16), threshold=0.8)
+    out = tmp_path / "audit"
+    args = ["audit", str(model), str(make_annotated_set(tmp_path / "data")), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+    report = json.loads((out / "audit.json").read_text())
+    assert report["overall"]["false_positive_rate"] == pytest.approx(
+        {"n": 25, "flagged": 12, "rate": 0.48, "ci95": list(wilson(12, 25))}
+    )
+    real = report["real"]["groups"]
+    counts = {
+        name: {g: (e["n"], e["flagged"]) for g, e in real[f"annotated {name}"].items()}
+        for name in ("age", "gender", "race")
+    }
+    assert counts == {
+        "age": {"under 15": (10, 10), "15-60": (10, 0), "over 60": (3, 0)},
+        "gender": {"female": (12, 10), "male": (11, 0)},
+        "race": {"asian": (10, 5), "black": (10, 5), "white": (3, 0)},
+    }
+    assert real["annotated age"]["under 15"]["ci95"] == pytest.approx([0.7225, 1.0], abs=1e-4)
+    assert real["annotated gender"]["female"]["rate"] == pytest.approx(10 / 12)
+    assert not any(name.startswith("annotated") for name in report["ai"]["groups"])
+
+    gaps = report["largest_gaps"]["fpr_between_annotated_groups"]
+    assert (gaps["age"]["worst"], gaps["age"]["best"]) == ("under 15", "15-60")
+    assert gaps["age"]["exceeds_rule"] and gaps["age"]["groups_ranked"] == 2  # over 60: n < 10
+    assert gaps["gender"]["exceeds_rule"]
+    assert gaps["race"]["ratio"] == 1.0 and not gaps["race"]["exceeds_rule"]
+    assert "real: annotated age" in report["largest_gaps"]["exceeding_rule"]
+    assert "real: annotated race" not in report["largest_gaps"]["exceeding_rule"]
+    check = report["ita_by_annotated_race"]
+    assert check["asian"]["bins"] == {"very light": 5, "brown": 5}
+    assert check["white"]["bins"] == {"dark": 3}
+
+    markdown = (out / "audit.md").read_text()
+    assert "UTKFace dataset's own labels" in markdown
+    assert "### annotated age" in markdown
+    assert "| under 15 | 10 | 10 | 100.0 % [72.2 %, 100.0 %] |" in markdown
+    assert "| over 60 | 3 | 0 | 0.0 % [0.0 %, 56.1 %] |" in markdown
+    ages_table = markdown[markdown.index("### annotated age") :]
+    assert ages_table.index("under 15") < ages_table.index("15-60") < ages_table.index("over 60")
+    assert "FPR between annotated age groups: worst 'under 15' 100.0 %" in markdown
+    assert "## Skin-tone proxy against the annotated race (real photos)" in markdown
+    assert "| white | 3 | -50.9 | 0 | 0 | 0 | 0 | 0 | 3 | 0 |" in markdown
+
+    lines = (out / "audit_images.csv").read_text().splitlines()
+    rows = {r["path"]: r for r in csv.DictReader(lines)}
+    assert {k: rows["test/real/o1.jpg"][k] for k in ("age (years)", "annotated age")} == {
+        "age (years)": "80",
+        "annotated age": "over 60",
+    }
+    assert (
+        rows["test/real/o1.jpg"]["annotated gender"],
+        rows["test/real/o1.jpg"]["annotated race"],
+    ) == ("male", "white")
+    assert (
+        rows["test/real/f0.jpg"]["annotated age"] == rows["test/real/f0.jpg"]["age (years)"] == ""
+    )
+    with Image.open(out / "fpr_by_group.png") as image:
+        assert image.format == "PNG"

@@ -1,11 +1,13 @@
 """`facescan-train audit MODEL DATA`: does the detector fail some people more than others?
 
 Real photos: the false-positive rate (real flagged as ai) per skin-tone bin (ITA, see
-trainer/skin_tone.py). AI faces: recall per age, gender and ethnicity word of their prompts
-(trainer/prompt_groups.py). Both classes also per image size, JPEG quality and source, so that a
-capture-condition gap is not read as a demographic one. Every rate carries its count and 95 %
-Wilson interval, and each breakdown its largest gap (trainer/fairness_stats.py). Images are
-scored exactly as `facescan-train evaluate` scores them.
+trainer/skin_tone.py) and, where MANIFEST.csv annotates them (faces3's UTKFace photos), per
+annotated age group, gender and race (trainer/annotated_groups.py). AI faces: recall per age,
+gender and ethnicity word of their prompts (trainer/prompt_groups.py). Both classes also per
+image size, JPEG quality and source, so that a capture-condition gap is not read as a
+demographic one. Every rate carries its count and 95 % Wilson interval, and each breakdown its
+largest gap (trainer/fairness_stats.py). Images are scored exactly as `facescan-train evaluate`
+scores them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from trainer import data, evaluate
+from trainer.annotated_groups import COLUMNS, SOURCE, annotated_groups
 from trainer.audit_report import write_markdown, write_plots
 from trainer.eda import jpeg_quality
 from trainer.fairness_stats import MIN_GROUP, RATIO_RULE, Rate, largest_gap, rates_by_group
@@ -28,6 +31,7 @@ from trainer.prompt_groups import prompt_groups, read_sdfd_prompts
 from trainer.skin_tone import NO_SKIN, FaceBox, central_box, ita_bin, skin_ita
 
 SKIN_TONE = "skin tone (ITA)"
+ANNOTATED = "annotated"  # breakdown names: "annotated age", "annotated gender", "annotated race"
 ATTRIBUTES = ("age", "gender", "ethnicity")
 PROMPT_SOURCES = ("sdfd", "pollinations")
 MAX_EXACT_GROUPS = 12  # more distinct sizes or qualities than this are grouped in bands
@@ -49,6 +53,8 @@ class Images:
     angles: list[float | None]  # ITA in degrees, None: no skin found
     parsed: list[Parsed]
     groups: Groups
+    annotated: bool  # the manifest gives some of these images an age, gender or race
+    ages: list[str]  # the annotated age in years ("" where none), for audit_images.csv
 
 
 def audit(
@@ -88,8 +94,13 @@ def audit(
             "recall": Rate(int(flagged[y == 1].sum()), int((y == 1).sum())).to_dict(),
         },
         "prompt_coverage": prompt_coverage(images.parsed, sdfd_prompts is not None),
-        "ita_by_prompt_ethnicity": ita_by_group(images, [f"{s} ethnicity" for s in PROMPT_SOURCES]),
+        "ita_by_prompt_ethnicity": ita_by_group(
+            images, {f"{s} ethnicity": f"{s} " for s in PROMPT_SOURCES}
+        ),
     }
+    if images.annotated:
+        result["annotated_source"] = SOURCE
+        result["ita_by_annotated_race"] = ita_by_group(images, {f"{ANNOTATED} race": ""})
     groups = {**images.groups, **within_source(images.groups, SKIN_TONE)}
     result.update(breakdowns(flagged, y, groups, min_group))
     result["largest_gaps"] = headline_gaps(result)
@@ -129,8 +140,10 @@ def describe(
         prompt_groups(Path(s.path).stem, sdfd_prompts) if s.label == 1 else None
         for s in decoded.samples
     ]
+    annotated = annotated_groups(decoded.samples, loaded.manifest)
     groups: Groups = {
         SKIN_TONE: [ita_bin(a) for a in angles],
+        **{f"{ANNOTATED} {column}": values for column, values in annotated.items()},
         "image size": size_groups([s.path for s in decoded.samples]),
         "JPEG quality": quality_groups([s.path for s in decoded.samples], decoded.formats),
         "source": [data.source_of(s, loaded.manifest) for s in decoded.samples],
@@ -140,20 +153,24 @@ def describe(
             groups[f"{source} {attribute}"] = [
                 p[1].get(attribute) if p and p[0] == source else None for p in parsed
             ]
-    return Images(angles, parsed, groups)
+    ages = [loaded.manifest.get(s.rel, {}).get("age", "").strip() for s in decoded.samples]
+    return Images(angles, parsed, groups, bool(annotated), ages)
 
 
 def write_images_csv(
     path: Path, samples: list[data.Sample], scores: np.ndarray, threshold: float, images: Images
 ) -> None:
-    """One row per image with its score, ITA and every group: for cross-tabulating by hand."""
+    """One row per image with its score, ITA, annotated age in years (where annotated) and every
+    group: for cross-tabulating by hand."""
+    age_years = ["age (years)"] if images.annotated else []
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "label", "score", "flagged", "ita", *images.groups])
+        writer.writerow(["path", "label", "score", "flagged", "ita", *age_years, *images.groups])
         for i, s in enumerate(samples):
             angle = images.angles[i]
             row = [s.rel, data.LABELS[s.label], f"{scores[i]:.6f}", int(scores[i] >= threshold)]
             row.append("" if angle is None else f"{angle:.2f}")
+            row += [images.ages[i]] if images.annotated else []
             writer.writerow(row + [images.groups[name][i] or "" for name in images.groups])
 
 
@@ -243,9 +260,15 @@ def headline_gaps(result: dict[str, Any]) -> dict[str, Any]:
         for name, gap in result["real"]["gaps"].items()
         if gap and name.startswith(f"{SKIN_TONE}, source ")
     ]
+    annotated = {
+        column: result["real"]["gaps"][f"{ANNOTATED} {column}"]
+        for column in COLUMNS
+        if f"{ANNOTATED} {column}" in result["real"]["gaps"]
+    }
     return {
         "fpr_between_skin_tones": result["real"]["gaps"].get(SKIN_TONE),
         "fpr_between_skin_tones_within_a_source": widest(within),
+        **({"fpr_between_annotated_groups": annotated} if annotated else {}),
         "recall_between_prompt_groups": widest(prompt_gaps),
         "exceeding_rule": [
             f"{label}: {name}"
@@ -262,11 +285,12 @@ def widest(gaps: list[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
     return {"breakdown": name, **gap} if gap else None
 
 
-def ita_by_group(images: Images, breakdowns: list[str]) -> dict[str, Any]:
-    """Median ITA and skin-tone bins of the AI faces per prompted ethnicity: a check of the
-    proxy on faces whose intended ethnicity is known (the generator may not have complied)."""
+def ita_by_group(images: Images, breakdowns: dict[str, str]) -> dict[str, Any]:
+    """Median ITA and skin-tone bins per group of each breakdown (keyed by its prefix and the
+    group): a check of the proxy on faces whose ethnicity is stated (AI faces: the prompt's,
+    which the generator may not have followed; real photos: the annotated race)."""
     out: dict[str, Any] = {}
-    for name in breakdowns:
+    for name, prefix in breakdowns.items():
         members: dict[str, list[int]] = {}
         for i, group in enumerate(images.groups[name]):
             if group is not None:
@@ -274,7 +298,7 @@ def ita_by_group(images: Images, breakdowns: list[str]) -> dict[str, Any]:
         for group, idx in sorted(members.items()):
             angles = [a for a in (images.angles[i] for i in idx) if a is not None]
             tones = [images.groups[SKIN_TONE][i] for i in idx]
-            out[f"{name.split()[0]} {group}"] = {
+            out[f"{prefix}{group}"] = {
                 "n": len(idx),
                 "median_ita": float(np.median(angles)) if angles else None,
                 "bins": {b: tones.count(b) for b in dict.fromkeys(tones)},

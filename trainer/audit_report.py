@@ -10,11 +10,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from trainer import plots
+from trainer.annotated_groups import AGE_ORDER
 from trainer.prompt_groups import POLL_AGES
 from trainer.skin_tone import ITA_BINS, NO_SKIN
 
 # Groups with a natural order are shown in it (light to dark, young to old), the rest by name.
-NATURAL_ORDER = [name for name, _ in ITA_BINS] + [NO_SKIN, "baby", *POLL_AGES, "adult"]
+NATURAL_ORDER = [name for name, _ in ITA_BINS] + [NO_SKIN, "baby", *POLL_AGES, "adult", *AGE_ORDER]
 CLASSES = (("real", "false-positive rate", "FPR"), ("ai", "recall", "recall"))
 
 
@@ -56,6 +57,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> Path:
         f"# Bias audit: {result['model']} on {result['data']} ({result['split']})",
         "",
         f"> {result['caveat']}",
+        *([">", f"> {result['annotated_source']}"] if "annotated_source" in result else []),
         "",
         f"Threshold {result['threshold']:.4f}. Real images {overall['false_positive_rate']['n']},"
         f" false-positive rate {rate_cell(overall['false_positive_rate'])}; AI images "
@@ -70,6 +72,10 @@ def write_markdown(result: dict[str, Any], path: Path) -> Path:
             "FPR between skin tones within one source",
             gaps["fpr_between_skin_tones_within_a_source"],
             False,
+        ),
+        *(
+            gap_sentence(f"FPR between annotated {column} groups", gap, False)
+            for column, gap in gaps.get("fpr_between_annotated_groups", {}).items()
         ),
         gap_sentence("Recall between prompt groups", gaps["recall_between_prompt_groups"], True),
         f"- Breakdowns meeting the rule: {', '.join(gaps['exceeding_rule']) or 'none'}.",
@@ -93,18 +99,21 @@ def write_markdown(result: dict[str, Any], path: Path) -> Path:
         )
     if "note" in coverage:
         lines += ["", coverage["note"]]
-    lines += ita_check_lines(result["ita_by_prompt_ethnicity"])
+    prompted, annotated = result["ita_by_prompt_ethnicity"], result.get("ita_by_annotated_race")
+    lines += ita_check_lines(prompted, "the prompted ethnicity (AI faces)", "prompt group")
+    lines += ita_check_lines(annotated or {}, "the annotated race (real photos)", "annotated race")
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def ita_check_lines(check: dict[str, Any]) -> list[str]:
-    """Does the skin-tone proxy follow the ethnicity a face was prompted with?"""
+def ita_check_lines(check: dict[str, Any], against: str, group: str) -> list[str]:
+    """Does the skin-tone proxy follow the ethnicity a face was prompted with, or the race it
+    is annotated with?"""
     if not check:
         return []
     tones = [name for name, _ in ITA_BINS] + [NO_SKIN]
-    lines = ["", "## Skin-tone proxy against the prompted ethnicity (AI faces)", ""]
-    lines += ["| prompt group | n | median ITA | " + " | ".join(tones) + " |"]
+    lines = ["", f"## Skin-tone proxy against {against}", ""]
+    lines += [f"| {group} | n | median ITA | " + " | ".join(tones) + " |"]
     lines.append("|---|---|---|" + "---|" * len(tones))
     for group, c in sorted(check.items(), key=lambda kv: -(kv[1]["median_ita"] or -999)):
         median = "n/a" if c["median_ita"] is None else f"{c['median_ita']:.1f}"

@@ -426,7 +426,7 @@ def audit(
     include_all: Annotated[bool, typer.Option(help="Drop nothing by kind.")] = False,
     force: Annotated[bool, typer.Option(help=REUSE_REPORT)] = False,
 ) -> None:
-    """Bias audit: error rates per skin tone, prompt group, size and JPEG quality, with 95 % CIs."""
+    """Bias audit: error rates (95 % CI) by skin tone, annotated age/gender/race, prompt, size."""
     from trainer.audit import audit as run_audit
 
     if not model.exists():

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from trainer import data, files, metrics, plots, probe
+from trainer.annotated_groups import annotated_groups, is_annotated
 from trainer.features import FeatureCache
 
 SIZE_VIEWS = {"px96": "96 px", "px128": "128 px", "native": "as stored"}
@@ -98,16 +99,6 @@ def logo(
     return rows
 
 
-AGE_GROUPS = ((0, 15, "under 15"), (15, 61, "15-60"), (61, 200, "over 60"))
-
-
-def age_group(age: str) -> str | None:
-    if not age.strip():
-        return None
-    years = int(float(age))
-    return next(name for low, high, name in AGE_GROUPS if low <= years < high)
-
-
 def fairness(
     cache: FeatureCache, samples: list[data.Sample], manifest: dict[str, dict[str, str]], run: dict
 ) -> dict[str, Any]:
@@ -119,16 +110,11 @@ def fairness(
     reals = [
         s
         for s in probe.select(samples, manifest, ())
-        if s.split in ("val", "test") and s.label == 0 and manifest[s.rel].get("age", "").strip()
+        if s.split in ("val", "test") and s.label == 0 and is_annotated(manifest.get(s.rel, {}))
     ]
     flagged = scores(cache, reals, "native", run) >= run["threshold"]
-    columns = {
-        "age": [age_group(manifest[s.rel]["age"]) for s in reals],
-        "gender": [manifest[s.rel].get("gender") or None for s in reals],
-        "race": [manifest[s.rel].get("race") or None for s in reals],
-    }
     result: dict[str, Any] = {"n": len(reals)}
-    for column, groups in columns.items():
+    for column, groups in annotated_groups(reals, manifest).items():
         rates = rates_by_group(flagged, groups)
         result[column] = {
             "false_positive_rate": {g: r.to_dict() for g, r in rates.items()},
