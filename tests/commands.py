@@ -141,10 +141,7 @@ def require_history() -> None:
         pytest.skip("a shallow clone may lack the docs' pinned commit: git fetch --unshallow")
 
 
-def readme_blocks(section: str) -> list[tuple[str, str]]:
-    """The fenced code blocks of the README's `## section`, in order: (language, text)."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"\n## {section}\n")
-    end = text.find("\n## ", start + 1)
-    body = text[start : end if end != -1 else len(text)]
-    return re.findall(r"^```(\w*)\n(.*?)^```$", body, flags=re.S | re.M)
+def doc_blocks(page: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of a page of the docs (`docs/ci.md`), in order: (language, text)."""
+    text = (REPO / page).read_text(encoding="utf-8")
+    return re.findall(r"^```(\w*)\n(.*?)^```$", text, flags=re.S | re.M)

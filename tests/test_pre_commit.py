@@ -26,9 +26,9 @@ import pytest
 from commands import (
     GIT_ENV,
     REPO,
+    doc_blocks,
     facescan_on_path,
     git,
-    readme_blocks,
     require_history,
     snapshot,
 )
@@ -128,7 +128,7 @@ def test_try_repo_blocks_a_flagged_image_and_passes_a_clean_one(
 def test_the_readme_config_blocks_only_what_the_baseline_does_not_hold(
     tmp_path: Path, hook_repo: tuple[Path, str, dict], clean_png: bytes
 ) -> None:
-    """The README's .pre-commit-config.yaml, its repo pointed at this tree, installed as a git
+    """The docs' .pre-commit-config.yaml, its repo pointed at this tree, installed as a git
     hook: a team adopts facescan on a repository that already holds a flagged image (recorded
     in the baseline as pending), then someone commits a new one."""
     repo, rev, env = hook_repo
@@ -174,7 +174,7 @@ def test_the_documented_config_runs_at_its_documented_rev(tmp_path: Path, clean_
 
 def documented_config() -> dict:
     """The docs' .pre-commit-config.yaml, parsed."""
-    (config,) = [text for lang, text in readme_blocks("Use it in CI") if "repos:" in text]
+    (config,) = [text for lang, text in doc_blocks("docs/ci.md") if "repos:" in text]
     return yaml.safe_load(config)
 
 
