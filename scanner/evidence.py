@@ -1,7 +1,7 @@
 """A file's evidence, weighed: what its metadata says (the byte scan, `scanner.provenance`) and
 what its C2PA credential holds up to (`scanner.credentials`) become the report's `evidence`
 line, its `provenance` object, and the reason, if any, that labels it positive whatever the
-model scored (README, "Provenance evidence"):
+model scored (docs/provenance.md):
 
 - a valid credential (trusted signer, intact) that declares AI creation: reason `provenance`;
 - an intact credential from an untrusted signer that declares it, or other AI metadata (XMP,

@@ -1,6 +1,6 @@
 """`--files-from FILE`: scan exactly the paths a list names (`git diff --name-only`, `find`).
 
-Rules (README, "Scan only what changed"):
+Rules (docs/ci.md, "Scan only what changed"):
 - One path per line, or per NUL byte with `-0` (`git diff -z`, `find -print0`): NUL-separated
   lists carry file names as raw bytes, so any name survives; they are decoded as the file
   system does (`os.fsdecode`). Empty entries are skipped; `-` reads standard input.

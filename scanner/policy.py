@@ -1,4 +1,4 @@
-"""What fails the job: `--fail-on` outcomes and the exit status they give (README, "Exit status").
+"""What fails the job: `--fail-on` outcomes and the exit status they give (docs/exit-status.md).
 
 An outcome is what one report row means for a CI job:
 - `ai`: a flagged file that no reviewed decision lets through: not in the `--baseline`, or in

@@ -44,7 +44,7 @@ class Scanner:
     session) or any other name in `scanner.engines.names()`; `ray_address`, `actors` and
     `progress` configure the Ray engine, `batch_wait_ms` the batcher (the HTTP service's engine).
     `c2pa_trust`: PEM files of the certificates a C2PA signer must chain to for its credential to
-    be valid (README, "Provenance evidence"). Close the scanner (or use it as a context manager)
+    be valid (docs/provenance.md). Close the scanner (or use it as a context manager)
     to write the cache out.
     """
 

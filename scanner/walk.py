@@ -1,6 +1,6 @@
 """A streaming, deterministic walk over the paths a user names.
 
-Rules (fd/ripgrep style, documented in the README):
+Rules (fd/ripgrep style, documented in docs/scanning.md):
 - A folder is walked depth-first, entries sorted by name; memory holds one sorted listing per
   level of the current branch, never the tree.
 - Files are candidates when their extension is an image extension (any case). A file named

@@ -1,5 +1,5 @@
-"""The CI examples run: docs/ci's GitHub Actions workflow and GitLab CI job, and the README's
-"Use it in CI" commands, against a temporary repository.
+"""The CI examples run: docs/ci's GitHub Actions workflow and GitLab CI job, and
+docs/ci.md's commands, against a temporary repository.
 
 What needs the CI service itself (checking out, installing facescan from PyPI, uploading) is
 left out; every shell step is run as the service runs it (bash, stopping at the first failing
@@ -22,10 +22,10 @@ import pytest
 from commands import (
     GIT_ENV,
     REPO,
+    doc_blocks,
     facescan_on_path,
     git,
     read_report,
-    readme_blocks,
     sarif_errors,
 )
 from images import generated_png
@@ -150,21 +150,21 @@ def test_gitlab_job(repo: tuple[Path, str], env: dict[str, str], generated: bool
     assert all((work / path).stat().st_size > 0 for path in artifacts["paths"])
 
 
-def test_the_readme_shows_both_workflows_as_they_are_in_docs_ci() -> None:
-    blocks = [text for lang, text in readme_blocks("Use it in CI") if lang == "yaml"]
+def test_docs_ci_md_shows_both_workflows_as_they_are_in_docs_ci() -> None:
+    blocks = [text for lang, text in doc_blocks("docs/ci.md") if lang == "yaml"]
     for name in ("github-actions.yml", "gitlab-ci.yml"):
-        assert (DOCS / name).read_text() in blocks, f"README and docs/ci/{name} differ"
+        assert (DOCS / name).read_text() in blocks, f"docs/ci.md and docs/ci/{name} differ"
 
 
-def test_the_readme_commands_run(repo: tuple[Path, str], env: dict[str, str]) -> None:
-    """Every shell command of "Use it in CI", in order, in a repository like the reader's,
+def test_the_docs_ci_commands_run(repo: tuple[Path, str], env: dict[str, str]) -> None:
+    """Every shell command of docs/ci.md, in order, in a repository like the reader's,
     exiting as documented (1 when its JSONL report holds a flagged file); its JSON example is
     a valid baseline."""
     work, _ = repo
     propose(work, generated=False)
     (work / BASELINE).unlink()  # the reader starts without one
     git("commit", "-qam", "no baseline yet", cwd=work)
-    for lang, text in readme_blocks("Use it in CI"):
+    for lang, text in doc_blocks("docs/ci.md"):
         for line in text.splitlines() if lang == "sh" else ():
             code = shell(line, work, env)
             report = re.search(r"--out (\S+\.jsonl)", line)

@@ -6,7 +6,9 @@ install facescan itself from this tree (`PIP_NO_INDEX`, `PIP_NO_DEPS`, no build 
 and let the hook's environment import the dependencies already installed here (`PYTHONPATH`
 set to this interpreter's site-packages, which holds no `scanner`: the hook runs the copy
 pre-commit installed). Everything else is pre-commit's own path: reading the manifest,
-building the environment, picking the staged files, running the hook, blocking.
+building the environment, picking the staged files, running the hook, blocking. One test
+leaves the docs' `rev` as written and points `repo` at a clone of this repository, so the pinned
+commit is the one fetched and installed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from commands import GIT_ENV, REPO, facescan_on_path, git, readme_blocks, snapshot
+from commands import (
+    GIT_ENV,
+    REPO,
+    doc_blocks,
+    facescan_on_path,
+    git,
+    require_history,
+    snapshot,
+)
 from images import generated_png
 
 from scanner.walk import IMAGE_EXTENSIONS
@@ -43,15 +53,11 @@ needs_pre_commit = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, dict]]:
-    """This tree as a hook repository, its rev, and the environment pre-commit runs in (one
-    PRE_COMMIT_HOME for the module: the hook's environment is built once)."""
-    root = tmp_path_factory.mktemp("hooks")
-    rev = snapshot(root / "facescan")
-    env = {
+def offline_env(pre_commit_home: Path) -> dict[str, str]:
+    """The environment pre-commit runs in, offline (the module's docstring says how)."""
+    return {
         **os.environ,
-        "PRE_COMMIT_HOME": str(root / "cache"),
+        "PRE_COMMIT_HOME": str(pre_commit_home),
         "PIP_NO_INDEX": "1",
         "PIP_NO_DEPS": "1",
         "PIP_NO_BUILD_ISOLATION": "0",  # pip reads 0 as "do not isolate the build"
@@ -61,7 +67,15 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
         "PYTHONPATH": os.pathsep.join(site.getsitepackages()),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    yield root / "facescan", rev, env
+
+
+@pytest.fixture(scope="module")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, dict]]:
+    """This tree as a hook repository, its rev, and the environment pre-commit runs in (one
+    PRE_COMMIT_HOME for the module: the hook's environment is built once)."""
+    root = tmp_path_factory.mktemp("hooks")
+    rev = snapshot(root / "facescan")
+    yield root / "facescan", rev, offline_env(root / "cache")
 
 
 def project(folder: Path, files: dict[str, bytes]) -> Path:
@@ -114,12 +128,11 @@ def test_try_repo_blocks_a_flagged_image_and_passes_a_clean_one(
 def test_the_readme_config_blocks_only_what_the_baseline_does_not_hold(
     tmp_path: Path, hook_repo: tuple[Path, str, dict], clean_png: bytes
 ) -> None:
-    """The README's .pre-commit-config.yaml, its repo pointed at this tree, installed as a git
+    """The docs' .pre-commit-config.yaml, its repo pointed at this tree, installed as a git
     hook: a team adopts facescan on a repository that already holds a flagged image (recorded
     in the baseline as pending), then someone commits a new one."""
     repo, rev, env = hook_repo
-    (config,) = [text for lang, text in readme_blocks("Use it in CI") if "repos:" in text]
-    settings = yaml.safe_load(config)
+    settings = documented_config()
     settings["repos"][0].update(repo=str(repo), rev=rev)
     work = project(tmp_path / "team", {"old.png": generated_png(), "clean.png": clean_png})
     (work / ".pre-commit-config.yaml").write_text(yaml.safe_dump(settings))
@@ -137,6 +150,32 @@ def test_the_readme_config_blocks_only_what_the_baseline_does_not_hold(
     blocked = commit(work, env, "add a generated face")
     assert blocked.returncode != 0 and "new.png" in blocked.stdout + blocked.stderr
     assert git("log", "--format=%s", cwd=work).split("\n")[0] == "adopt facescan"
+
+
+@needs_pre_commit
+def test_the_documented_config_runs_at_its_documented_rev(tmp_path: Path, clean_png: bytes) -> None:
+    """The docs' config with its `rev` as written (only `repo` pointed at a clone of this
+    repository): pre-commit fetches that commit, installs its facescan and runs the hook."""
+    config = documented_config()
+    require_history()
+    clone = tmp_path / "facescan"
+    git("clone", "-q", "--no-checkout", REPO, clone, cwd=tmp_path)
+    config["repos"][0]["repo"] = str(clone)
+    work = project(tmp_path / "team", {"clean.png": clean_png, "new.png": generated_png()})
+    (work / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    (work / "facescan-baseline.json").write_text('{"entries": {}, "facescan_baseline": 1}\n')
+    env = offline_env(tmp_path / "cache")
+    passed = pre_commit("run", "--files", "clean.png", cwd=work, env=env)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert re.search(r"facescan \(AI-generated faces\)\.+Passed", passed.stdout)
+    blocked = pre_commit("run", "--files", "clean.png", "new.png", cwd=work, env=env)
+    assert blocked.returncode == 1 and "new.png" in blocked.stdout, blocked.stdout
+
+
+def documented_config() -> dict:
+    """The docs' .pre-commit-config.yaml, parsed."""
+    (config,) = [text for lang, text in doc_blocks("docs/ci.md") if "repos:" in text]
+    return yaml.safe_load(config)
 
 
 def commit(work: Path, env: dict, message: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
-"""Every README code block that can run, runs: Python blocks as they are, and each `facescan` /
-`facescan-train` command line of the shell blocks, in a folder laid out as the README assumes
-(photos/, face.jpg, my.onnx, ...).
+"""Every code block of the README and docs/*.md that can run, runs: Python blocks as they are,
+and each `facescan` / `facescan-train` command line of the shell blocks, in a folder laid out as
+the pages assume (photos/, face.jpg, my.onnx, ...).
 
 Lines that cannot run here are left out by rule, never by hand: installation and build steps
 (`pip`, `make`), cluster set-up (`ray start`), `[...]` option sketches, and commands that need a
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, build_red_model, save_image
 
-README = REPO / "README.md"
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 NOT_HERE = re.compile(
     r"^(pip|make|ray start|python3? -m venv)\b|\[--|"
@@ -29,7 +29,13 @@ NOT_HERE = re.compile(
 
 
 def blocks(language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(README.read_text("utf-8")) if lang == language]
+    """The `language` blocks of every page, README first."""
+    return [
+        body
+        for page in PAGES
+        for lang, body in FENCE.findall(page.read_text("utf-8"))
+        if lang == language
+    ]
 
 
 def command_lines() -> list[str]:
@@ -45,7 +51,7 @@ def command_lines() -> list[str]:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with what the README's examples name: photos, a model, a tiny data set."""
+    """A folder with what the pages' examples name: photos, a model, a tiny data set."""
     root = tmp_path_factory.mktemp("readme")
     for i in range(3):
         save_image(root / "photos" / f"red{i}.jpg", (220, 20, 20), size=64)
@@ -65,8 +71,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_the_readme_has_runnable_blocks() -> None:
+def test_the_pages_have_runnable_blocks() -> None:
     assert blocks("python") and len(command_lines()) >= 6
+    readme = FENCE.findall(PAGES[0].read_text("utf-8"))
+    assert any(line.startswith("facescan ") for _, body in readme for line in body.splitlines())
 
 
 @pytest.mark.parametrize("index", range(len(blocks("python"))))
@@ -79,11 +87,11 @@ def test_python_block_runs(sandbox: Path, index: int) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip(), "a README example should show what it computes"
+    assert done.stdout.strip(), "an example should show what it computes"
 
 
 def write_trust_list(folder: Path) -> None:
-    """The `c2pa-trust.pem` the README's --c2pa-trust example names: a throwaway root CA."""
+    """The `c2pa-trust.pem` the --c2pa-trust example names: a throwaway root CA."""
     from scanner.testing.c2pa_signing import make_pki, require_signing
 
     require_signing()
@@ -121,6 +129,6 @@ def test_the_options_table_lists_every_scan_option() -> None:
 
     scan = typer.main.get_command(app).commands["scan"]  # type: ignore[attr-defined]
     options = {name for param in scan.params for name in param.opts if name.startswith("--")}
-    rows = re.findall(r"^\| `([^`]+)`", README.read_text("utf-8"), re.M)
+    rows = re.findall(r"^\| `([^`]+)`", (REPO / "docs" / "options.md").read_text("utf-8"), re.M)
     listed = {name for row in rows for name in re.findall(r"--[a-z0-9-]+", row)}
     assert options - {"--help"} <= listed, sorted(options - listed)

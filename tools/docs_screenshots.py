@@ -1,4 +1,4 @@
-"""The README's pictures of the HTML report and the review page, remade from the shared test
+"""The docs' pictures of the HTML report and the review page, remade from the shared test
 split: `python tools/docs_screenshots.py [report|review]` (needs the [dev] and [serve] extras,
 Debian's chromium and ../shared/datasets/faces; writes docs/html-report.png,
 docs/html-report-faces.png and docs/serve-review.png).
@@ -71,7 +71,7 @@ def make_pile(root: Path) -> Path:
 
 
 def shrink(path: Path) -> None:
-    """256 colours, as the README's other pictures: a third of the bytes, no visible change."""
+    """256 colours, as the docs' other pictures: a third of the bytes, no visible change."""
     with Image.open(path) as image:
         small = image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
     small.save(path, optimize=True)

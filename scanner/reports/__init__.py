@@ -1,6 +1,6 @@
 """The report formats, found by name: every module of this package that defines `FORMATS`.
 
-A new format is one new file here (see the README's developer section): `--format` choices,
+A new format is one new file here (see docs/development.md): `--format` choices,
 the extension mapping and the help text all come from this registry. Modules here import only
 the standard library and `scanner.reports.base` at load time, so `facescan --help` stays fast.
 """

@@ -45,7 +45,7 @@ class ReportFormat:
 
     name: str  # the --format value
     extensions: tuple[str, ...]  # what --out names end with (lower case, with the dot)
-    description: str  # one line for --help and the README
+    description: str  # one line for --help
     open: Callable[[Path, dict[str, Any]], Report]  # (path, model info) -> writer
 
 
