@@ -116,6 +116,11 @@ class RayEngine(Engine):
             },
             num_cpus=self.threads,
             num_gpus=1 if s.provider == "cuda" else 0,
+            # No actor restarts: Ray Data's default (endless restarts and retries) has Ray's
+            # core print an error-level line ("core_worker.cc ... max_restarts > 0") on every
+            # scan, even under -q, and would retry a batch that crashes its actor for ever. An
+            # actor that dies stops the scan once instead (`workers_failing`: exit 2).
+            max_restarts=0,
         )
 
 
@@ -234,10 +239,10 @@ def ray_session(address: str | None, local_cpus: int, progress: bool) -> Iterato
 def quiet_ray() -> None:
     """Less Ray chatter on stderr: Ray Data's execution notes and the token-auth notice. Ray's
     log files under /tmp/ray keep everything; --debug shows it all."""
-    # ray.data.exceptions logs a worker's failure with its traceback: `workers_failing` says it
-    # in one line instead.
     for name in ("ray.data", "ray._private.authentication"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # It logs a worker's failure with its traceback: `workers_failing` says it in one line.
+    logging.getLogger("ray.data.exceptions").setLevel(logging.CRITICAL)
 
 
 ENGINE = RayEngine
