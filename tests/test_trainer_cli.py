@@ -173,7 +173,8 @@ def test_version_dash_h_and_whole_command_summaries() -> None:
     from scanner.cli_options import summary
     from scanner.version import __version__
 
-    assert invoke("--version") == (0, f"facescan-train {__version__}\n")
+    shown = CliRunner().invoke(app, ["--version"], prog_name="facescan-train")  # as main() runs it
+    assert (shown.exit_code, shown.output) == (0, f"facescan-train {__version__}\n")
     code, shown = invoke("-h")
     assert code == 0 and shown == invoke("--help")[1]
     listed = shown[shown.index("Commands:") : shown.index("Exit status")]
