@@ -9,14 +9,17 @@ Heavy modules load on first use, so `facescan --help` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from scanner.version import __version__
 
 __all__ = ["ScanResult", "ScanSettings", "Scanner", "Source", "__version__"]
 
+# Not typing's: `typing` is the one slow import here, and the `facescan` program imports this
+# package before it can handle Ctrl-C (scanner/__main__.py, scanner/stops.py). Type checkers
+# read the name as True.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from scanner.results import ScanResult
     from scanner.scan import Scanner
     from scanner.settings import ScanSettings
@@ -34,5 +37,7 @@ LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in LAZY:
+        import importlib
+
         return getattr(importlib.import_module(LAZY[name]), name)
     raise AttributeError(f"module 'scanner' has no attribute {name!r}")

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
 
 from scanner import cli_options as opts
-from scanner import engines, reports
+from scanner import engines, reports, stops
 from scanner.baseline_cli import baseline_app
-from scanner.cli_options import PlainUsage
+from scanner.cli_options import PlainGroup, PlainUsage
 from scanner.options import ScanOptions
 from scanner.serve import cli as serve_cli
 from scanner.settings import ScanSettings
@@ -42,31 +41,45 @@ EPILOG = (
 FORMATS = " | ".join(reports.formats())
 
 
-def _version(value: bool) -> None:
-    if value:
-        from scanner.version import __version__
-
-        typer.echo(f"facescan {__version__}")
-        raise typer.Exit()
+# Set in the group's context when the command line names no command: the scan is implied.
+IMPLIED_SCAN = "facescan.implied_scan"
 
 
-class Commands(TyperGroup):
+class Commands(PlainGroup):
     """`scan` unless the first argument names another command; `facescan --help` is the scan
     command's help followed by the other commands."""
 
+    commands_title = "Commands (facescan COMMAND --help for each)"
+
     # typer vendors click (typer._click): its types are not public, hence Any.
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "--version"):
+        if args and args[0] not in self.commands and args[0] not in (
+            *ctx.help_option_names, "--version",
+        ):  # fmt: skip
             args = ["scan", *args]
+            ctx.meta[IMPLIED_SCAN] = True
         return super().parse_args(ctx, args)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         scan_command = self.commands["scan"]
-        with typer.Context(scan_command, info_name=ctx.info_name) as scan_ctx:
+        with ScanContext(scan_command, info_name=ctx.info_name) as scan_ctx:
             scan_command.format_help(scan_ctx, formatter)
-        others = [(name, c.get_short_help_str(80)) for name, c in self.commands.items()]
-        with formatter.section("Commands (facescan COMMAND --help for each)"):
-            formatter.write_dl(others)
+        self.format_commands(ctx, formatter)
+
+
+class ScanContext(typer.Context):
+    """The scan command's context: where the command line named no command, its usage line and
+    error hints say `facescan`, as typed, not `facescan scan`."""
+
+    @property
+    def command_path(self) -> str:
+        if self.parent is not None and self.parent.meta.get(IMPLIED_SCAN):
+            return str(self.parent.command_path)
+        return str(super().command_path)
+
+
+class ScanCommand(PlainUsage):
+    context_class = ScanContext
 
 
 app = typer.Typer(
@@ -75,23 +88,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     no_args_is_help=True,
+    context_settings=opts.HELP_OPTIONS,
 )
 
 
 @app.callback()
 def facescan(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
+    version: opts.Version = False,
 ) -> None:
     """Find AI-generated faces in a pile of photos."""
 
 
-@app.command(cls=PlainUsage, epilog=EPILOG, no_args_is_help=True)
-@opts.with_settings(after="thumbnails")
+@app.command(cls=ScanCommand, epilog=EPILOG, no_args_is_help=True)
+@opts.with_settings(after="thumbnails", stops_anywhere=False)
 def scan(
     settings: ScanSettings,
     paths: Annotated[
@@ -205,12 +214,7 @@ def scan(
         bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors still print.")
     ] = False,
     debug: opts.Debug = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
-        ),
-    ] = False,
+    version: opts.Version = False,
 ) -> int:
     """Score face images as real or AI-generated and write a report."""
     from scanner.command import scan_command
@@ -232,7 +236,7 @@ def main() -> None:
     try:
         app(prog_name="facescan")
     except SystemExit as e:
-        exit_now(e.code)
+        exit_now(e.code if isinstance(e.code, str) else stops.exit_status(e.code or 0))
 
 
 def exit_now(code: str | int | None) -> NoReturn:

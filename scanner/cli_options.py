@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from scanner.limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 from scanner.settings import ScanSettings
@@ -96,6 +96,23 @@ DetectSize = Annotated[
 Debug = Annotated[bool, typer.Option(help="Show tracebacks of internal errors.")]
 
 
+def print_version(ctx: typer.Context, value: bool) -> None:
+    """--version: the program's name (as the command line calls it) and version, then exit."""
+    if value:
+        from scanner.version import __version__
+
+        typer.echo(f"{ctx.find_root().info_name} {__version__}")
+        raise typer.Exit()
+
+
+Version = Annotated[
+    bool,
+    typer.Option(
+        "--version", callback=print_version, is_eager=True, help="Print the version and exit."
+    ),
+]
+
+
 # The scan settings both `facescan` and `facescan serve` take, declared once (name, option,
 # default): `with_settings` gives them to each command.
 SETTINGS_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
@@ -126,12 +143,15 @@ def scan_settings(values: dict[str, Any]) -> ScanSettings:
     return ScanSettings.of(**given)
 
 
-def with_settings(after: str, **fixed: Any) -> Callable[[Callable[..., int]], Callable[..., None]]:
+def with_settings(
+    after: str, stops_anywhere: bool = True, **fixed: Any
+) -> Callable[[Callable[..., int]], Callable[..., None]]:
     """A typer command from `body(settings, ...)`, its exit status: the parameter `settings`
     becomes every option of SETTINGS_OPTIONS, shown after the option `after`; those, the
     settings options the body declares itself (its own help text, or its alone) and `fixed`
     come to it as one ScanSettings. The mapping runs with the body inside `guarded`, so a setting
-    refused there (a --precision for a model file) is exit 2 with its message too."""
+    refused there (a --precision for a model file) is exit 2 with its message too.
+    `stops_anywhere`: as `guarded`'s."""
 
     def decorate(body: Callable[..., int]) -> Callable[..., None]:
         signature = inspect.signature(body, eval_str=True)
@@ -156,12 +176,36 @@ def with_settings(after: str, **fixed: Any) -> Callable[[Callable[..., int]], Ca
                 settings = scan_settings(rest)  # takes the settings' options out of `rest`
                 return body(settings, **rest)
 
-            raise typer.Exit(guarded(work, values.get("debug", False)))
+            raise typer.Exit(guarded(work, values.get("debug", False), stops_anywhere))
 
         command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         return command
 
     return decorate
+
+
+# -h is --help too, in every command (a context setting: subcommands inherit it).
+HELP_OPTIONS = {"help_option_names": ["--help", "-h"]}
+
+
+class PlainGroup(TyperGroup):
+    """A command group whose command list gives each command's summary whole: typer cuts it to
+    the screen's width ("(needs...", "create|update..."). Shared with facescan-train."""
+
+    commands_title = "Commands"
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, summary(c)) for name, c in self.commands.items() if not c.hidden]
+        if rows:
+            with formatter.section(self.commands_title):
+                formatter.write_dl(rows)
+
+
+def summary(command: Any) -> str:
+    """A command's first sentence (of its help's first paragraph), whole."""
+    paragraph = " ".join((command.short_help or command.help or "").split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]
 
 
 class PlainUsage(TyperCommand):

@@ -9,13 +9,12 @@ completed: a crash never leaves a report that claims to be complete.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from scanner import console, policy
+from scanner import console, policy, stops
 from scanner.baseline import Baseline, Review, Update, update
 from scanner.errors import Exit, FacescanError, Terminated, UsageError, exit_status
 from scanner.threads import load_threaded_libraries
@@ -31,13 +30,16 @@ if TYPE_CHECKING:  # the types only: `facescan serve` runs here too, without the
 
 def run(options: ScanOptions) -> int:
     """Scan, report, summarise; the exit status a CI job gates on."""
-    return guarded(partial(scan_command, options), options.debug)
+    return guarded(partial(scan_command, options), options.debug, stops_anywhere=False)
 
 
-def guarded(command: Callable[[], int], debug: bool) -> int:
-    """`command`'s exit status, or the one its error means: every facescan command runs here."""
+def guarded(command: Callable[[], int], debug: bool, stops_anywhere: bool = True) -> int:
+    """`command`'s exit status, or the one its error means: every facescan command runs here.
+    `stops_anywhere`: Ctrl-C and SIGTERM stop the command wherever it is (`facescan serve`);
+    False: the command takes them where it can stop cleanly (`stops.raised`: the scan, once
+    it can close its report as incomplete)."""
     try:
-        with sigterm_interrupts():
+        with stops.raised() if stops_anywhere else nullcontext():
             return command()
     except FacescanError as e:
         console.fail(str(e))
@@ -53,7 +55,7 @@ def guarded(command: Callable[[], int], debug: bool) -> int:
 
 def scan_command(options: ScanOptions) -> int:
     options.check()  # light: a usage error answers before numpy and onnxruntime load
-    with empty_report_if_stopped(options):
+    with empty_report_if_stopped(options), stops.raised():
         baseline, scanner = set_up(options)
     with closing(scanner):
         model = scanner.header
@@ -164,6 +166,7 @@ def scan_into(
     state = "failed"
     try:
         with (
+            stops.raised(),  # a signal held while the report opened is raised here
             console.Progress(bar_total(options.source), enabled=not options.quiet) as advance,
             closing(scanner.scan(options.source)) as results,
         ):
@@ -233,22 +236,3 @@ def finish(
     if tally.state == "interrupted":
         return Exit.INTERRUPTED
     return policy.exit_status(options.fail_outcomes(), tally.flagged_by_baseline, len(tally.errors))
-
-
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a CI timeout, a cancelled job, `kill`) raises Terminated in the main thread, so
-    it ends the scan the way Ctrl-C does: workers stopped, the report closed as incomplete."""
-
-    def terminate(signum: int, frame: object) -> None:
-        raise Terminated
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread (an embedding application): leave it alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

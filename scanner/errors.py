@@ -44,6 +44,11 @@ class InvalidModelError(FacescanError):
     """The model file is missing, unreadable or lacks what facescan needs to run it."""
 
 
+class EngineError(FacescanError):
+    """The engine's workers cannot run (a Ray worker whose set-up fails): the scan stops once,
+    instead of making every file an error row."""
+
+
 class ReportError(FacescanError):
     """The report (or another file facescan writes) cannot be written where or how the user
     asked."""

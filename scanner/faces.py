@@ -19,7 +19,6 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from scanner.preprocess import (  # FaceCropSpec lives with the rest of the prep
     FaceCropSpec,
     valid_detect_size,
 )
+from scanner.shipped import models_folder
 
 MODEL_NAME = "centerface.onnx"
 STRIDE = 4  # CenterFace's output maps have one cell per 4 x 4 input pixels
@@ -94,7 +94,7 @@ class Face:
 
 def default_detector_path() -> Path:
     """The CenterFace model shipped inside the package (models/ in the source tree)."""
-    return Path(str(resources.files("scanner.models") / MODEL_NAME))
+    return models_folder() / MODEL_NAME
 
 
 @functools.cache

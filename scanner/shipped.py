@@ -29,11 +29,23 @@ def default_model_path(precision: str = "auto", name: str = SHIPPED[0]) -> Path:
         raise InvalidModelError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
     if name not in SHIPPED:
         raise InvalidModelError(f"no shipped model {name!r}; choose from {', '.join(SHIPPED)}")
-    folder = resources.files("scanner.models")
-    int8 = Path(str(folder / f"facescan-{name}-int8.onnx"))
+    folder = models_folder()
+    int8 = folder / f"facescan-{name}-int8.onnx"
     if precision == "int8" or (precision == "auto" and int8.is_file()):
         return int8
-    return Path(str(folder / f"facescan-{name}.onnx"))
+    return folder / f"facescan-{name}.onnx"
+
+
+def models_folder() -> Path:
+    """The folder of the shipped models (the face detector's too): the package
+    `scanner.models`, which pyproject maps from the top-level models/ at install, or, where the
+    source tree's scanner/ is imported without that mapping, models/ beside it. Ray workers do
+    that from inside a clone: they put the driver's working directory first on sys.path, so
+    they import the clone's scanner/ even when the driver runs an installed copy."""
+    try:
+        return Path(str(resources.files("scanner.models")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "models"
 
 
 def resolve_model(model: str | os.PathLike[str] | None, precision: str = "auto") -> Path:

@@ -63,8 +63,8 @@ def sigterm_handler_kept() -> Iterator[None]:
     its own while it starts. ray.init does (sys.exit(15): a scan stopped by a CI job would exit
     15 with a report marked failed, not 143 and terminated) and Ray's core adds one that prints
     a stack dump. A SIGTERM that comes meanwhile goes to the old handler too. What SIGTERM means
-    (exit status, report state) stays the command layer's: `scanner.command.sigterm_interrupts`
-    sets the handler this keeps."""
+    (exit status, report state) stays the command layer's: `scanner.stops.raised` sets the
+    handler this keeps."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread can set handlers, and ray.init does not try then
         return

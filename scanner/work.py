@@ -27,7 +27,7 @@ from scanner import credentials, provenance
 from scanner.cache import CachedResult, CacheReader
 from scanner.credentials import Credentials, TrustSettings
 from scanner.decode import ImageError, checked_bytes, decode, read_file
-from scanner.faces import Face, FacePhoto, shared_detector
+from scanner.faces import Face, FaceDetector, FacePhoto, shared_detector
 from scanner.limits import DecodeLimits
 from scanner.preprocess import PreprocessSpec, fit_geometry, normalize
 from scanner.walk import WalkError, WalkItem
@@ -83,6 +83,13 @@ class Prepare:
         if isinstance(item, WalkError):
             return Decoded(item.path, error=item.message)
         return self._guarded(item.path, lambda: read_file(item.path, self.limits.max_bytes))
+
+    def set_up(self) -> None:
+        """Load what every file needs (the face detector, where faces are scored), raising when
+        it cannot. An engine's worker process calls it before its first file: a worker that
+        cannot work stops the scan once, not one error row per file."""
+        if self.spec.faces is not None:
+            self._detector()
 
     def from_bytes(self, name: str, data: bytes) -> Decoded:
         """Bytes already in memory (an upload), prepared as a file `name` holding them would
@@ -143,14 +150,17 @@ class Prepare:
         such face's, or the whole image's when no face is."""
         spec, faces_spec = self.spec, self.spec.faces
         assert faces_spec is not None
-        detector = shared_detector(faces_spec.detect_size, self.provider, os.getpid())
-        faces = tuple(photo.detect(detector, faces_spec.min_face))
+        faces = tuple(photo.detect(self._detector(), faces_spec.min_face))
         scored = tuple(i for i, face in enumerate(faces) if face.size >= faces_spec.min_face)
         if scored:
             images = photo.crops([faces[i] for i in scored], faces_spec)
         else:  # scored whole, from a decode at least twice the input (or the full one)
             images = [photo.image_at(whole_image_scale(photo, spec.input_size))]
         return faces, scored, np.concatenate([fit_geometry(image, spec) for image in images])
+
+    def _detector(self) -> FaceDetector:
+        assert self.spec.faces is not None
+        return shared_detector(self.spec.faces.detect_size, self.provider, os.getpid())
 
 
 def read_credentials(

@@ -592,3 +592,26 @@ def test_the_quick_exit_keeps_the_status_the_output_and_the_atexit_handlers(
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert (done.returncode, done.stdout, done.stderr) == (status, "bufferedhandler ran\n", stderr)
+
+
+def test_dash_h_is_help_and_the_implied_scan_is_called_facescan(tmp_path: Path) -> None:
+    assert facescan("-h").stdout == facescan("--help").stdout != ""
+    assert facescan(tmp_path, "-h").stdout.startswith("Usage: facescan [OPTIONS] [PATH...]")
+    assert facescan("serve", "-h").stdout.startswith("Usage: facescan serve [OPTIONS]")
+    implied = facescan(tmp_path, "--no-such-option").stderr  # the usage line is what was typed
+    assert implied.startswith("Usage: facescan [OPTIONS]") and "Try 'facescan --help'" in implied
+    named = facescan("scan", tmp_path, "--no-such-option").stderr
+    assert named.startswith("Usage: facescan scan [OPTIONS]") and "'facescan scan --help'" in named
+
+
+def test_the_command_list_gives_each_summary_whole() -> None:
+    import typer.main
+
+    from scanner.cli import app
+    from scanner.cli_options import summary
+
+    shown = facescan("--help").stdout
+    listed = shown[shown.index("Commands (facescan COMMAND --help for each)") :]
+    for command in typer.main.get_command(app).commands.values():  # type: ignore[attr-defined]
+        assert words(summary(command)) in words(listed)
+    assert "..." not in listed and words("(needs facescan[serve]).") in words(listed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commands import facescan, read_report
+from commands import REPO, facescan, read_report
 from conftest import build_red_model, save_image
 from images import bad_files, write_all
 
 from scanner import Scanner, ScanResult, engines
 from scanner.errors import Terminated
-from scanner.preprocess import PreprocessSpec
+from scanner.preprocess import FaceCropSpec, PreprocessSpec
 from scanner.walk import Shard
 
 
@@ -103,6 +104,7 @@ def test_cli_joins_a_cluster_and_writes_the_local_report(
                    "--ray-address", ray_cluster)  # fmt: skip
     assert ray.returncode == local.returncode == 1, ray.stderr  # flagged files: exit 1
     assert "Traceback" not in ray.stderr
+    assert "max_restarts" not in ray.stderr  # Ray's error-level note on every scan, once
     rows, expected = read_report(tmp_path / "ray.csv"), read_report(tmp_path / "local.csv")
     assert [r["path"] for r in rows] == [r["path"] for r in expected]
     for got, want in zip(rows, expected, strict=True):
@@ -111,6 +113,76 @@ def test_cli_joins_a_cluster_and_writes_the_local_report(
         }
         if want["score"]:
             assert float(got["score"]) == pytest.approx(float(want["score"]), abs=1e-5)
+
+
+# Dropped on import by the stand-in clone's scanner/__init__.py: an editable install's import
+# hook, which maps scanner.models onto this checkout's models/ in any process, Ray's workers too.
+DROP_EDITABLE_HOOK = (
+    "import sys\n"
+    "sys.meta_path[:] = [f for f in sys.meta_path if 'Editable' not in getattr(f, '__name__', '')]"
+    "\n"
+)
+# The driver as the console script runs it: the working directory is not on its sys.path (-c
+# puts it there), so it imports the installed facescan, not the clone's.
+DRIVER = (
+    "import sys; sys.path.pop(0); sys.argv[0] = 'facescan'\n"
+    "from scanner.__main__ import main; main()"
+)
+
+
+def scan_from_a_clone(
+    tmp_path: Path, ray_cluster: str, models: bool
+) -> subprocess.CompletedProcess[str]:
+    """`facescan --engine ray` run from inside a clone with a non-editable install, where Ray's
+    workers put the driver's working directory first on sys.path and so import the clone's
+    scanner/, which has no scanner.models (pyproject maps models/ there at install). Reproduced
+    without building a wheel: the clone is a copy of scanner/ (with models/ beside it, holding
+    the face detector, or not) whose __init__ drops the editable install's hook, as a
+    non-editable install has none; the driver imports this checkout's facescan, as the
+    installed one. A model that scores faces, so that every worker needs the detector."""
+    clone = stand_in_clone(tmp_path, models)
+    spec = PreprocessSpec(input_size=32, faces=FaceCropSpec(output_size=32))
+    model = build_red_model(tmp_path / "faces.onnx", spec)
+    for i in range(6):
+        save_image(tmp_path / "photos" / f"{i}.png", (i * 40, 0, 0), size=64)
+    options = ["--model", model, "--engine", "ray", "--ray-address", ray_cluster, "-q", "--out"]
+    command = [sys.executable, "-c", DRIVER, tmp_path / "photos", *options, tmp_path / "r.csv"]
+    return subprocess.run(
+        list(map(str, command)), capture_output=True, text=True, cwd=clone, timeout=600
+    )
+
+
+def stand_in_clone(tmp_path: Path, models: bool) -> Path:
+    """A copy of scanner/ whose __init__ drops the editable hook, with models/ beside it
+    holding the face detector (or no models/)."""
+    clone = tmp_path / "clone"
+    shutil.copytree(
+        REPO / "scanner", clone / "scanner", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    init = clone / "scanner" / "__init__.py"
+    init.write_text(init.read_text() + DROP_EDITABLE_HOOK)
+    if models:
+        (clone / "models").mkdir()
+        shutil.copy(REPO / "models" / "centerface.onnx", clone / "models")
+    return clone
+
+
+def test_ray_workers_importing_a_clones_scanner_find_its_models(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    done = scan_from_a_clone(tmp_path, ray_cluster, models=True)
+    rows = read_report(tmp_path / "r.csv")
+    assert [r["status"] for r in rows] == ["ok"] * 6, rows[0]["error"]
+    assert done.returncode in (0, 1) and done.stderr == "", done.stderr
+
+
+def test_a_worker_that_cannot_set_up_stops_the_scan_once(ray_cluster: str, tmp_path: Path) -> None:
+    done = scan_from_a_clone(tmp_path, ray_cluster, models=False)  # no face detector there
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("facescan: --engine ray: a worker failed, so the scan stopped: ")
+    assert "face detector model not found" in line
+    assert [r["status"] for r in read_report(tmp_path / "r.csv")] == ["incomplete"]  # no rows
 
 
 def test_local_engine_never_imports_ray(tmp_path: Path, red_model: Path) -> None:
@@ -169,3 +241,25 @@ def test_starting_ray_keeps_the_scans_sigterm_handler() -> None:
             sys.exit(3)  # any other exit goes on as it is
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_clones_scanner_without_the_install_mapping_finds_the_models(tmp_path: Path) -> None:
+    """What a Ray worker does from inside a clone (above), without Ray: the clone's folder first
+    on sys.path, the editable hook dropped, then the face detector loaded as `Prepare` loads it
+    before its first file."""
+    clone = stand_in_clone(tmp_path, models=True)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "import scanner; from scanner.faces import default_detector_path\n"
+        "from scanner.work import Prepare; from scanner.preprocess import *\n"
+        "Prepare(PreprocessSpec(input_size=32, faces=FaceCropSpec(output_size=32))).set_up()\n"
+        "print(scanner.__file__, default_detector_path())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(clone)], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        str(clone / "scanner" / "__init__.py"),
+        str(clone / "models" / "centerface.onnx"),
+    ]

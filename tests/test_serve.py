@@ -4,6 +4,7 @@ status, auth on and off, CORS, --keep, and served rows equal to the CLI's JSONL 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -280,6 +281,20 @@ def test_malformed_requests_are_400(client: TestClient) -> None:
     for pattern, (content_type, body) in cases.items():
         response = client.post("/v1/scan", content=body, headers={"content-type": content_type})
         refused(response, 400, pattern)
+
+
+def test_a_malformed_body_is_logged_once_with_its_request(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"content-type": "multipart/form-data; boundary=xyz"}
+    with caplog.at_level(logging.WARNING):
+        refused(client.post("/v1/scan", content=b"garbage", headers=headers), 400, "malformed")
+        refused(client.post("/v1/scan", content=b"", headers=headers), 400, "ends before")
+    (record,) = caplog.records  # python-multipart's own bare warning is not among them
+    assert record.name == "facescan.serve" and record.levelname == "WARNING"
+    assert record.getMessage().startswith(
+        "POST /v1/scan from testclient:50000: malformed multipart body: Expected boundary"
+    )
 
 
 def test_oversized_requests_are_413(model: Path) -> None:

@@ -167,3 +167,17 @@ def test_tensorflow_log_level_is_quiet_unless_debug(monkeypatch: pytest.MonkeyPa
     assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     tfenv.configure(debug=False)
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+def test_version_dash_h_and_whole_command_summaries() -> None:
+    from scanner.cli_options import summary
+    from scanner.version import __version__
+
+    shown = CliRunner().invoke(app, ["--version"], prog_name="facescan-train")  # as main() runs it
+    assert (shown.exit_code, shown.output) == (0, f"facescan-train {__version__}\n")
+    code, shown = invoke("-h")
+    assert code == 0 and shown == invoke("--help")[1]
+    listed = shown[shown.index("Commands:") : shown.index("Exit status")]
+    for command in typer.main.get_command(app).commands.values():  # type: ignore[attr-defined]
+        assert squeezed(summary(command)) in squeezed(listed), command.name
+    assert "..." not in listed

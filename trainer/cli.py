@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scanner.cli_options import PlainUsage
+from scanner.cli_options import HELP_OPTIONS, PlainGroup, PlainUsage, Version
 from scanner.errors import Exit, exit_status
 from trainer import pretrained as backbones
 from trainer import tfenv
@@ -33,6 +33,8 @@ EPILOG = (
 # rich_markup_mode=None: help texts are plain text, so "[30]" defaults and "lean | lean-wide"
 # reach the screen instead of being read as rich markup.
 app = typer.Typer(
+    cls=PlainGroup,
+    context_settings=HELP_OPTIONS,
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
@@ -43,6 +45,13 @@ app = typer.Typer(
 REUSE_REPORT = "Write into an existing, non-empty report folder (its files are replaced)."
 TRAIN_EXTRA = {"tensorflow", "keras", "tf2onnx", "onnx", "matplotlib"}
 DEFAULTS = TrainConfig.recipe()
+
+
+@app.callback()
+def facescan_train(version: Version = False) -> None:
+    """The command group (its help is the Typer's): --version."""
+
+
 DEBUG = inspect.Parameter(
     "debug",
     inspect.Parameter.KEYWORD_ONLY,
@@ -441,4 +450,4 @@ def main() -> None:
     from scanner.decode import silence_pillow_warnings
 
     silence_pillow_warnings()
-    app()
+    app(prog_name="facescan-train")

@@ -23,7 +23,7 @@ import numpy as np
 
 from scanner.decode import silence_pillow_warnings
 from scanner.engines.base import Engine, EngineSettings
-from scanner.errors import UsageError
+from scanner.errors import EngineError, UsageError
 from scanner.session import CPU, CUDA, ModelSession
 from scanner.threads import available_cores, sigterm_handler_kept
 from scanner.walk import WalkItem
@@ -84,9 +84,10 @@ class RayEngine(Engine):
     def _run_chunk(self, chunk: list[WalkItem], start: int, prepare: Prepare) -> Iterator[Decoded]:
         rows = self.dataset(chunk, start, prepare).iter_rows()
         count = 0
-        for decoded in in_walk_order(((int(r["index"]), r["item"]) for r in rows), start):
-            yield decoded
-            count += 1
+        with workers_failing():
+            for decoded in in_walk_order(((int(r["index"]), r["item"]) for r in rows), start):
+                yield decoded
+                count += 1
         if count != len(chunk):  # never expected: every item maps to exactly one row
             raise RuntimeError(f"Ray returned {count} rows for {len(chunk)} files")
 
@@ -115,6 +116,11 @@ class RayEngine(Engine):
             },
             num_cpus=self.threads,
             num_gpus=1 if s.provider == "cuda" else 0,
+            # No actor restarts: Ray Data's default (endless restarts and retries) has Ray's
+            # core print an error-level line ("core_worker.cc ... max_restarts > 0") on every
+            # scan, even under -q, and would retry a batch that crashes its actor for ever. An
+            # actor that dies stops the scan once instead (`workers_failing`: exit 2).
+            max_restarts=0,
         )
 
 
@@ -130,6 +136,7 @@ def prepare_batch(batch: dict[str, np.ndarray], prepare: Prepare) -> dict[str, n
     """A Ray task: read and decode a batch of files where the task runs. Never raises for a bad
     file (Prepare turns every failure into an error item), so a bad file never fails a task."""
     silence_pillow_warnings()  # a worker process of this scan, like the CLI's (once each)
+    prepare.set_up()  # raises when this worker cannot work at all: the scan stops, once
     return {"index": batch["index"], "item": objects(map(prepare, batch["item"]))}
 
 
@@ -146,6 +153,42 @@ class OnnxScorer:
 
     def score(self, crops: np.ndarray) -> np.ndarray:
         return score_crops(self.session, self.spec, crops)
+
+
+@contextmanager
+def workers_failing() -> Iterator[None]:
+    """A task or actor that raises stops the scan with one EngineError (exit 2) naming the first
+    cause. Never a bad file: `Prepare` makes an error row of each; this is a worker that cannot
+    work (its set-up failed: the face detector, an import, a GPU), which would fail every file
+    it gets."""
+    import ray.exceptions
+
+    try:
+        yield
+    except (ray.exceptions.RayError, ray.exceptions.UserCodeException) as e:
+        cause = first_cause(e)
+        raise EngineError(
+            f"--engine ray: a worker failed, so the scan stopped: {type(cause).__name__}: "
+            f"{first_line(cause)} (Ray's logs: /tmp/ray/session_latest/logs)"
+        ) from e
+
+
+def first_cause(error: BaseException) -> BaseException:
+    """The exception at the root of Ray's wrappers (a worker's own error, re-raised on the
+    driver as a RayTaskError subclass of it, inside Ray Data's UserCodeException)."""
+    import ray.exceptions
+
+    while True:
+        inner = error.cause if isinstance(error, ray.exceptions.RayTaskError) else None
+        inner = inner or error.__cause__
+        if inner is None or inner is error:
+            return error
+        error = inner
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def in_walk_order(rows: Iterable[tuple[int, T]], start: int) -> Iterator[T]:
@@ -198,6 +241,8 @@ def quiet_ray() -> None:
     log files under /tmp/ray keep everything; --debug shows it all."""
     for name in ("ray.data", "ray._private.authentication"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # It logs a worker's failure with its traceback: `workers_failing` says it in one line.
+    logging.getLogger("ray.data.exceptions").setLevel(logging.CRITICAL)
 
 
 ENGINE = RayEngine

@@ -158,7 +158,14 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 
 async def refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HttpError)
+    if exc.logged:
+        log.warning("%s %s from %s: %s", request.method, request.url.path, client(request), exc)
     return error(exc.status, exc.message, exc.headers)
+
+
+def client(request: Request) -> str:
+    """The client's address as HOST:PORT (as it reached this server: a proxy's, behind one)."""
+    return "unknown" if request.client is None else f"{request.client.host}:{request.client.port}"
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:

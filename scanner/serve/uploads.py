@@ -11,6 +11,7 @@ disk, and an upload must never touch the disk unless `--keep` asks for it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 MULTIPART = "multipart/form-data"
+# python-multipart logs each parse error as a bare warning, then raises it: MalformedBody says it
+# once, with the request.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 RAW_TYPES = ("image/", "application/octet-stream")
 DEFAULT_NAME = "upload"  # a raw body's row path without ?name=
 
@@ -25,9 +29,18 @@ DEFAULT_NAME = "upload"  # a raw body's row path without ?name=
 class HttpError(Exception):
     """A request the service refuses; the app answers `{"error": message}` with `status`."""
 
+    logged = False  # whether the app also logs the refusal, with the request it came from
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+
+
+class MalformedBody(HttpError):
+    """A multipart body that does not parse: a broken client an operator may want to find, so
+    it is logged (python-multipart's own warning, which names no request, is not)."""
+
+    logged = True
 
 
 @dataclass(frozen=True)
@@ -143,7 +156,7 @@ class FormReader:
         try:
             self.parser.write(chunk)
         except FormParserError as e:
-            raise HttpError(400, f"malformed multipart body: {e}") from None
+            raise MalformedBody(400, f"malformed multipart body: {e}") from None
 
     def finish(self) -> list[Upload]:
         if not self.ended:
