@@ -492,3 +492,9 @@ def test_cls_only_block_gives_the_same_cls_token() -> None:
     assert reduced.shape == (3, 1, 8)
     np.testing.assert_allclose(reduced[:, 0], full[:, 0], rtol=1e-5, atol=1e-5)
     assert not encoder.cls_only(attention_block_graph().graph, 0)  # no such block: untouched
+
+
+def test_l2_ties_within_a_thousandth_go_to_the_stronger() -> None:
+    assert probe.pick_l2({0.001: 0.9760, 0.01: 0.9758, 0.1: 0.967}) == 0.01
+    assert probe.pick_l2({0.001: 0.9760, 0.01: 0.9740, 0.1: 0.967}) == 0.001
+    assert probe.pick_l2({0.001: 0.990, 0.01: 0.991, 0.1: 0.985}) == 0.01
