@@ -114,5 +114,7 @@ def test_precision_picks_the_shipped_model(tmp_path: Path, monkeypatch: pytest.M
         resolve_model(tmp_path / "m.onnx", "int8")
     with pytest.raises(InvalidModelError, match="unknown precision"):
         default_model_path("fp16")
-    with pytest.raises(InvalidModelError, match="no shipped model 'tiny'; choose from clip, accurate"):
+    with pytest.raises(
+        InvalidModelError, match="no shipped model 'tiny'; choose from clip, accurate"
+    ):
         default_model_path("auto", "tiny")
