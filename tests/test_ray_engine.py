@@ -179,6 +179,7 @@ def test_ray_workers_importing_a_clones_scanner_find_its_models(
 def test_a_worker_that_cannot_set_up_stops_the_scan_once(ray_cluster: str, tmp_path: Path) -> None:
     done = scan_from_a_clone(tmp_path, ray_cluster, models=False)  # no face detector there
     assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
     (line,) = done.stderr.splitlines()
     assert line.startswith("facescan: --engine ray: a worker failed, so the scan stopped: ")
     assert "face detector model not found" in line

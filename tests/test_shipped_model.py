@@ -130,7 +130,9 @@ def test_clip_names_its_operating_points_encoder_and_weights(model: Path) -> Non
 
     info = ModelSession(model, provider="cpu").info
     assert set(info.operating_points) == {"balanced", "fpr1", "fpr5"}
-    assert info.threshold_for("fpr1")[0] > info.threshold_for("fpr5")[0] > info.threshold
+    # fpr5 may sit below `balanced` (clip-full flags under 5 % of validation reals there)
+    assert info.threshold_for("fpr1")[0] > info.threshold_for("fpr5")[0]
+    assert info.threshold_for("fpr1")[0] > info.threshold
     assert info.extra["encoder"]["wheel_sha256"] == (
         "3d9f8087121ec314613b81f0ae86f89fa1afffe6b7794b196fa7c83d152dd4de"
     )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -105,23 +107,28 @@ class RayEngine(Engine):
             batch_size=DECODE_BATCH,
             compute=tasks,
         )
-        return ds.map_batches(
-            OnnxScorer,
-            batch_size=s.batch_size,
-            compute=ray.data.ActorPoolStrategy(size=s.actors),
-            fn_constructor_kwargs={
-                "model_path": str(s.model),
-                "provider": s.provider,
-                "threads": self.threads,
-            },
-            num_cpus=self.threads,
-            num_gpus=1 if s.provider == "cuda" else 0,
-            # No actor restarts: Ray Data's default (endless restarts and retries) has Ray's
-            # core print an error-level line ("core_worker.cc ... max_restarts > 0") on every
-            # scan, even under -q, and would retry a batch that crashes its actor for ever. An
-            # actor that dies stops the scan once instead (`workers_failing`: exit 2).
-            max_restarts=0,
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 warns that remote arguments given this way (max_restarts) are deprecated,
+            # yet map_batches has no named parameter for max_restarts; the warning would be the
+            # only line on stderr of every scan.
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            return ds.map_batches(
+                OnnxScorer,
+                batch_size=s.batch_size,
+                compute=ray.data.ActorPoolStrategy(size=s.actors),
+                fn_constructor_kwargs={
+                    "model_path": str(s.model),
+                    "provider": s.provider,
+                    "threads": self.threads,
+                },
+                num_cpus=self.threads,
+                num_gpus=1 if s.provider == "cuda" else 0,
+                # No actor restarts: Ray Data's default (endless restarts and retries) has Ray's
+                # core print an error-level line ("core_worker.cc ... max_restarts > 0") on every
+                # scan, even under -q, and would retry a batch that crashes its actor for ever. An
+                # actor that dies stops the scan once instead (`workers_failing`: exit 2).
+                max_restarts=0,
+            )
 
 
 def objects(values: Iterable[Any]) -> np.ndarray:
@@ -166,10 +173,9 @@ def workers_failing() -> Iterator[None]:
     try:
         yield
     except (ray.exceptions.RayError, ray.exceptions.UserCodeException) as e:
-        cause = first_cause(e)
         raise EngineError(
-            f"--engine ray: a worker failed, so the scan stopped: {type(cause).__name__}: "
-            f"{first_line(cause)} (Ray's logs: /tmp/ray/session_latest/logs)"
+            f"--engine ray: a worker failed, so the scan stopped: {root_message(e)} "
+            "(Ray's logs: /tmp/ray/session_latest/logs)"
         ) from e
 
 
@@ -184,6 +190,21 @@ def first_cause(error: BaseException) -> BaseException:
         if inner is None or inner is error:
             return error
         error = inner
+
+
+def root_message(error: BaseException) -> str:
+    """`Type: first line` of the root cause. Ray Data's UserCodeException can arrive without its
+    cause attached; the worker's traceback, in the text of the error Ray raised, still ends
+    with it."""
+    cause = first_cause(error)
+    if type(cause).__name__ != "UserCodeException":
+        return f"{type(cause).__name__}: {first_line(cause)}"
+    raised = [
+        line.strip()
+        for line in str(error).splitlines()
+        if re.match(r"\s*[\w.]+(Error|Exception): ", line) and "UserCodeException" not in line
+    ]
+    return raised[-1] if raised else f"{type(cause).__name__}: {first_line(cause)}"
 
 
 def first_line(error: BaseException) -> str:
@@ -241,8 +262,10 @@ def quiet_ray() -> None:
     log files under /tmp/ray keep everything; --debug shows it all."""
     for name in ("ray.data", "ray._private.authentication"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    # It logs a worker's failure with its traceback: `workers_failing` says it in one line.
-    logging.getLogger("ray.data.exceptions").setLevel(logging.CRITICAL)
+    # They log a worker's failure (with its traceback, and "Dataset execution will now abort"):
+    # `workers_failing` says it in one line.
+    for name in ("ray.data.exceptions", "ray.data._internal.execution.streaming_executor_state"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 ENGINE = RayEngine
