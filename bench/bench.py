@@ -2,7 +2,7 @@
 
     python bench/bench.py [--preset accurate|fast] [--model M.onnx] [--int8 M-int8.onnx]
                           [--keras M.keras]
-                          [--images 2000] [--large 300]
+                          [--images 2000] [--large 300] [--no-companions]
 
 Generates its own inputs (distinct 256-px and 1024-px JPEGs), then measures on this machine:
 the notebook's Keras loop (one image per predict call) and Keras batched; for the fp32 and the
@@ -163,6 +163,9 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "bench.json")
+    parser.add_argument(
+        "--no-companions", action="store_true", help="only this model's rows, not the other benches"
+    )
     args = parser.parse_args()
     args.model = args.model or default_model_path("fp32", args.preset)
     args.int8 = args.int8 or default_model_path("int8", args.preset)
@@ -198,7 +201,7 @@ def main() -> None:
                 if row := rows[key].get(name):
                     row["vs_notebook_loop"] = vs_notebook(row["end_to_end_img_s"], rows["notebook"])
         results["rows"] = rows
-    results["companions"] = companion_benches(args.model)
+    results["companions"] = {} if args.no_companions else companion_benches(args.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print_table(results)

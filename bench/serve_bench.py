@@ -3,6 +3,7 @@ in the same run.
 
     python bench/serve_bench.py [--images 2000] [--size 256] [--per-request 1 8]
                                 [--concurrency 1 8 32] [--rss-requests 10000] [--seconds 120]
+                                [--model NAME|FILE]
 
 Writes `--images` distinct JPEGs (make bench's generator) and starts `facescan serve --port 0`
 with the shipped model. For each (images per request, concurrency) level, drives it from this
@@ -152,6 +153,14 @@ def batch_counts(port: int) -> tuple[float, float]:
     return float(values["facescan_batches_total"]), float(values["facescan_batched_images_total"])
 
 
+def bench_model(name: str | None) -> Path:
+    """The model both the server and the CLI run: a file, a shipped name (its `auto` file, as
+    `--model NAME` picks it), or the default."""
+    if name is None:
+        return default_model_path()
+    return Path(name) if name.endswith(".onnx") else default_model_path("auto", name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -161,12 +170,13 @@ def main() -> None:
     parser.add_argument("--rss-requests", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=120.0, help="cap per measurement")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "serve.json")
+    parser.add_argument("--model", help="a shipped model's name or an .onnx file [the default]")
     args = parser.parse_args()
     results: dict = {"images": args.images, "size": args.size, "host": HOST}
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_jpegs(Path(tmp) / "photos", args.images, args.size)
         images = [f.read_bytes() for f in sorted(folder.iterdir())]
-        model = default_model_path()
+        model = bench_model(args.model)
 
         def cli_rate() -> tuple[float, float]:
             cpu = children_cpu()
