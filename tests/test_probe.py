@@ -240,6 +240,7 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
 ) -> None:
     import onnx
 
+    pytest.importorskip("matplotlib", reason="the probe's size plot needs the [train] extra")
     from scanner import Scanner
     from trainer import probe_eval, probe_export
 
