@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import REPO, facescan_process, rate, write_jpegs  # make bench's own helpers
-from scanner.session import default_model_path  # noqa: E402
+from scanner.shipped import resolve_model  # noqa: E402
 from scanner.testing.served import Served  # the tests' way to run a server; not a copy
 
 HOST = "127.0.0.1"  # loopback only
@@ -153,14 +153,6 @@ def batch_counts(port: int) -> tuple[float, float]:
     return float(values["facescan_batches_total"]), float(values["facescan_batched_images_total"])
 
 
-def bench_model(name: str | None) -> Path:
-    """The model both the server and the CLI run: a file, a shipped name (its `auto` file, as
-    `--model NAME` picks it), or the default."""
-    if name is None:
-        return default_model_path()
-    return Path(name) if name.endswith(".onnx") else default_model_path("auto", name)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=2000)
@@ -176,7 +168,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_jpegs(Path(tmp) / "photos", args.images, args.size)
         images = [f.read_bytes() for f in sorted(folder.iterdir())]
-        model = bench_model(args.model)
+        model = resolve_model(args.model)  # a shipped name, a file, or the default
 
         def cli_rate() -> tuple[float, float]:
             cpu = children_cpu()
