@@ -78,6 +78,8 @@ class Prepare:
     cache: CacheReader | None = None
     provider: str = "cpu"  # the face detector's
     trust: TrustSettings | None = None  # --c2pa-trust: the anchors a "valid" signer chains to
+    # Training only (box jitter): each scored face's box as cropped, from the box found.
+    move_face: Callable[[Face], Face] | None = None
 
     def __call__(self, item: WalkItem) -> Decoded:
         if isinstance(item, WalkError):
@@ -153,7 +155,8 @@ class Prepare:
         faces = tuple(photo.detect(self._detector(), faces_spec.min_face))
         scored = tuple(i for i, face in enumerate(faces) if face.size >= faces_spec.min_face)
         if scored:
-            images = photo.crops([faces[i] for i in scored], faces_spec)
+            move = self.move_face or (lambda face: face)
+            images = photo.crops([move(faces[i]) for i in scored], faces_spec)
         else:  # scored whole, from a decode at least twice the input (or the full one)
             images = [photo.image_at(whole_image_scale(photo, spec.input_size))]
         return faces, scored, np.concatenate([fit_geometry(image, spec) for image in images])

@@ -420,6 +420,23 @@ def test_probe_refuses_blocks_outside_the_encoder(tmp_path: Path, given: str) ->
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("given", ["a", "", "-1,3", "inf"])
+def test_probe_refuses_jitter_weights_that_are_not_numbers_of_0_or_more(
+    tmp_path: Path, given: str
+) -> None:
+    pytest.importorskip("matplotlib", reason="the trainer CLI needs its [train] extra")
+    from typer.testing import CliRunner
+
+    from trainer.cli import app
+
+    data_dir = colour_dataset(tmp_path / "data", {"train": 1, "val": 1})
+    args = ["probe", str(data_dir), "--out", str(tmp_path / "run"), "--jitter", given]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--jitter" in result.output and "weights of 0 or more" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def attention_block_graph(tokens: int = 5, width: int = 8, seed: int = 0) -> onnx.ModelProto:
     """One transformer block laid out (names and all) as the Hugging Face CLIP export lays
     block 1 out: layer norm, query/key/value projections, attention, a reshape whose token
@@ -499,3 +516,148 @@ def test_l2_ties_within_a_thousandth_go_to_the_stronger() -> None:
     assert probe.pick_l2({0.001: 0.9760, 0.01: 0.9758, 0.1: 0.967}) == 0.01
     assert probe.pick_l2({0.001: 0.9760, 0.01: 0.9740, 0.1: 0.967}) == 0.001
     assert probe.pick_l2({0.001: 0.990, 0.01: 0.991, 0.1: 0.985}) == 0.01
+
+
+# --- a shallower encoder, box jitter ----------------------------------------------------------
+
+
+def test_a_shallow_encoder_runs_only_its_blocks_and_gives_their_tokens_unchanged(
+    fake_encoder: Path,
+) -> None:
+    x = np.random.default_rng(3).normal(size=(2, 3, 224, 224)).astype(np.float32)
+    whole, shallow = encoder.Encoder(), encoder.Encoder(depth=3)
+    assert (whole.width, shallow.width) == (12 * 768, 3 * 768)
+    np.testing.assert_array_equal(shallow.layer_tokens(x), whole.layer_tokens(x)[:, : 3 * 768])
+    graph = onnx.load_from_string(encoder.shallow(fake_encoder, 3)).graph
+    blocks = {n.name for n in graph.node if "/layers." in n.name}
+    assert blocks == {f"/vision_model/encoder/layers.{i}/Add_1" for i in range(3)}
+    with pytest.raises(TrainerError, match="depth 13"):
+        encoder.shallow(fake_encoder, 13)
+
+
+def test_a_deeper_cached_row_serves_a_shallower_head_and_not_the_reverse(
+    fake_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Features for blocks 1-2 (the encoder cut after block 2), then 9 and 11: the deeper need
+    computes again; a head on blocks 1-2 afterwards reads the deep rows without encoding."""
+    from trainer import data
+
+    samples, _ = data.find_samples(colour_dataset(tmp_path / "data", {"train": 1, "val": 1}))
+    shallow = probe.open_cache(probe.clip_spec(), (1, 2))
+    assert shallow.encoder.width == 3 * 768
+    first = shallow.features(samples, "native", log=False).rows
+    deep = probe.open_cache(probe.clip_spec(), (9, 11)).features(samples, "native", log=False)
+    assert deep.rows.shape == (4, 2 * 768)
+
+    def no_encoding(x: np.ndarray) -> np.ndarray:
+        raise AssertionError("the deeper rows should have answered")
+
+    again = probe.open_cache(probe.clip_spec(), (1, 2))
+    monkeypatch.setattr(again.encoder, "layer_tokens", no_encoding)
+    np.testing.assert_array_equal(again.features(samples, "native", log=False).rows, first)
+
+
+def test_box_jitter_moves_centre_and_size_within_bounds_the_same_way_per_file() -> None:
+    from scanner.faces import Face
+
+    face = Face((100.0, 50.0, 200.0, 170.0), 0.9, ((130.0, 90.0), (170.0, 92.0)))
+    moved = [features.jittered(random.Random(f"jitter:{k}"))(face) for k in range(200)]
+    centres = np.array([m.centre for m in moved]) - face.centre
+    sizes = np.array([m.size for m in moved]) / face.size
+    assert np.abs(centres).max() <= features.JITTER_SHIFT * face.size + 1e-9
+    assert np.abs(centres).max() > 0.8 * features.JITTER_SHIFT * face.size  # it does move
+    assert np.abs(sizes - 1).max() <= features.JITTER_SCALE + 1e-9
+    for m, (dx, dy) in zip(moved, centres, strict=True):  # the landmarks travel with the box
+        np.testing.assert_allclose(np.subtract(m.landmarks, face.landmarks), [[dx, dy]] * 2)
+    again = features.jittered(random.Random("jitter:0"))(face)
+    assert again == moved[0]
+
+
+def test_a_jittered_view_crops_a_moved_box_of_the_same_bytes(
+    fake_encoder: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    """On real faces (the detector finds them): `native+jitter` differs from `native` for every
+    image, is the same on a second computation, and `small+jitter` starts from `small`'s bytes."""
+    from trainer import data
+
+    samples = [
+        data.Sample(str(p), f"test/real/{p.name}", 0, "test")
+        for p in sorted((shared_data / "test" / "real").glob("*.jpg"))[:3]
+    ]
+    cache = probe.open_cache(probe.clip_spec(), (0,))
+    native = cache.features(samples, "native", log=False).rows
+    moved = cache.features(samples, "native+jitter", log=False).rows
+    assert native.shape == moved.shape and all(
+        not np.allclose(a, b) for a, b in zip(native, moved, strict=True)
+    )
+    fresh = probe.open_cache(probe.clip_spec(), (0,))
+    fresh.root = tmp_path / "elsewhere"
+    np.testing.assert_array_equal(fresh.features(samples, "native+jitter", log=False).rows, moved)
+    small = cache.features(samples, "small", log=False).rows
+    small_moved = cache.features(samples, "small+jitter", log=False).rows
+    gaps = np.abs(small_moved - small).mean(), np.abs(small_moved - native).mean()
+    assert gaps[0] < gaps[1]  # the same shrunk copy, moved, not another shrink
+    with pytest.raises(TrainerError, match="tiny"):
+        features.all_views(["tiny+jitter"])
+
+
+def test_the_jitter_penalty_moves_weight_to_what_a_moved_box_leaves_alone() -> None:
+    """Two features carry the label; the first changes when the box moves, the second does not.
+    Without the penalty the head reads both; with it, the moved-box logit change shrinks and the
+    steady feature carries the head. The fit is still the penalised optimum (zero gradient)."""
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 600).astype(float)
+    signal = (2 * y - 1)[:, None] + rng.normal(0, 1.0, (600, 2))
+    x = np.hstack([signal, rng.normal(size=(600, 1))])
+    moved = x.copy()
+    moved[:, 0] += rng.normal(0, 1.5, 600)  # the box-sensitive feature
+    plain = probe.fit_head(x, y, 0.01)
+    steady = probe.fit_head(x, y, 0.01, x - moved, jitter=10.0)
+    change = [np.abs(h.logits(x) - h.logits(moved)).mean() for h in (plain, steady)]
+    assert change[1] < 0.25 * change[0]
+    assert abs(steady.weights[0]) < 0.25 * abs(steady.weights[1])
+    assert abs(plain.weights[0]) > 0.5 * abs(plain.weights[1])
+    z = (x - steady.mean) / steady.scale
+    d = (x - moved) / steady.scale
+    p = metrics.sigmoid(z @ steady.weights + steady.bias)
+    weights = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+    gradient = z.T @ (weights * (p - y)) + 0.01 * steady.weights
+    gradient += 10.0 * d.T @ d / len(d) @ steady.weights
+    assert np.abs(gradient).max() < 1e-8
+
+
+def test_a_warm_start_reaches_the_same_optimum() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 6))
+    y = (x[:, 0] - x[:, 1] + rng.normal(0, 1, 400) > 0).astype(float)
+    cold = probe.fit_logistic(x, y, 0.01)
+    near = probe.fit_logistic(x, y, 0.1)
+    warm = probe.fit_logistic(x, y, 0.01, start=np.append(*near))
+    np.testing.assert_allclose(warm[0], cold[0], atol=1e-7)
+    assert abs(warm[1] - cold[1]) < 1e-7
+
+
+def jitter_case(box_moves_signal: bool) -> probe.Fitted:
+    """Feature 0 carries the label; the box moves feature 0 (or only the noise feature 1)."""
+    rng = np.random.default_rng(6)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.integers(0, 2, n).astype(float)
+        return np.column_stack([2 * y - 1 + rng.normal(0, 1, n), rng.normal(size=n)]), y
+
+    x, y = sample(500)
+    change = np.zeros_like(x)
+    change[:, 0 if box_moves_signal else 1] = rng.normal(0, 1, 500)
+    vx, vy = sample(300)
+    val = probe.Split(vy, [], features.Features(vx, np.arange(301)), ["native"])
+    return probe.choose_head(x, y, change, val, (0.0, 1.0, 100.0))
+
+
+def test_the_strongest_jitter_weight_that_keeps_the_validation_auc_wins() -> None:
+    free = jitter_case(box_moves_signal=False)
+    assert free.jitter == 100.0  # the penalty costs nothing: the strongest wins
+    costly = jitter_case(box_moves_signal=True)  # the strongest blinds the head to its signal
+    best = max(costly.val_auc.values())
+    assert max(v for k, v in costly.val_auc.items() if k.startswith("100/")) < best - probe.L2_TIE
+    assert costly.jitter < 100.0
+    assert set(costly.val_auc) == {f"{j:g}/{l2:g}" for j in (0, 1, 100) for l2 in probe.L2_GRID}

@@ -324,17 +324,30 @@ def probe(
             callback=lambda text: text if text is None else ",".join(map(str, parse_blocks(text))),
         ),
     ] = None,
+    jitter: Annotated[
+        str | None,
+        typer.Option(
+            help="Weights of the box-jitter penalty to choose from, comma-separated; 0: none "
+            "[trainer/probe.py's JITTER_GRID].",
+            callback=lambda text: text if text is None else ",".join(map(str, parse_weights(text))),
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace the files of an existing RUN.")] = False,
 ) -> None:
     """Train the `clip` family: a linear probe on frozen CLIP ViT-B/16 features of each face,
     size-proof (both classes shown shrunk), calibrated on a validation mix. Features are
     cached ($FACESCAN_FEATURES, default runs/features): the first run encodes every image."""
-    from trainer.probe import BLOCKS
+    from trainer.probe import BLOCKS, JITTER_GRID
     from trainer.probe import train as train_probe
     from trainer.probe_eval import evaluate as evaluate_probe
 
     train_probe(
-        data, out, force, train_limit, parse_blocks(blocks) if blocks is not None else BLOCKS
+        data,
+        out,
+        force,
+        train_limit,
+        parse_blocks(blocks) if blocks is not None else BLOCKS,
+        parse_weights(jitter) if jitter is not None else JITTER_GRID,
     )
     result = evaluate_probe(out, data, also or [])
     for name, test in result["test"].items():
@@ -351,6 +364,16 @@ def parse_blocks(text: str) -> tuple[int, ...]:
         chosen = ()
     if not chosen or not all(0 <= b < 12 for b in chosen):
         raise typer.BadParameter(f"{text!r}: block numbers 0-11, e.g. 9,11")
+    return chosen
+
+
+def parse_weights(text: str) -> tuple[float, ...]:
+    try:
+        chosen = tuple(sorted({float(part) for part in text.split(",")}))
+    except ValueError:
+        chosen = ()
+    if not chosen or not all(0 <= w < float("inf") for w in chosen):
+        raise typer.BadParameter(f"{text!r}: weights of 0 or more, e.g. 0,1,10")
     return chosen
 
 

@@ -243,6 +243,42 @@ def with_layer_cls(model: Any) -> Any:
     return model
 
 
+def shallow(path: Path, depth: int) -> bytes:
+    """The layer-CLS encoder at `path` cut after block `depth - 1`: LAYER_CLS holds the CLS
+    tokens of blocks 0..depth-1 (the same columns as in the whole tower's output) and is the
+    only output, so the later blocks and the embedding branch are dropped."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    if not 1 <= depth <= len(block_outputs(graph)):
+        raise TrainerError(f"encoder depth {depth}: the encoder has {len(block_outputs(graph))}")
+    concat = next(n for n in graph.node if LAYER_CLS in n.output)
+    del concat.input[depth:]  # with_layer_cls concatenates the blocks' CLS tokens in order
+    del graph.output[:]
+    graph.output.append(
+        helper.make_tensor_value_info(LAYER_CLS, TensorProto.FLOAT, ["batch", depth * WIDTH])
+    )
+    prune(graph)
+    return bytes(model.SerializeToString())
+
+
+def prune(graph: Any) -> None:
+    """Drop the nodes and initialisers no output needs."""
+    needed = {o.name for o in graph.output}
+    keep = []
+    for node in reversed(graph.node):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(keep))
+    inits = [i for i in graph.initializer if i.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)
+
+
 def topological(nodes: list[Any], available: set[str]) -> list[Any]:
     """`nodes` in an order where each comes after what it reads (ONNX requires it)."""
     available = available | {""}
@@ -265,18 +301,25 @@ def _check(path: Path, expected: str, what: str) -> None:
 
 
 class Encoder:
-    """One onnxruntime session over the encoder; `layer_tokens` of normalised NCHW batches."""
+    """One onnxruntime session over the encoder; `layer_tokens` of normalised NCHW batches.
 
-    def __init__(self, path: Path | None = None, threads: int = 0, batch: int = 8) -> None:
+    `depth`: run only the first `depth` blocks (None: all 12), so a head that reads early blocks
+    pays for those alone: the `clip` head's features cost 7/12 of the whole tower's. The blocks
+    run are the same nodes either way, so their CLS tokens do not change with the depth."""
+
+    def __init__(
+        self, path: Path | None = None, threads: int = 0, batch: int = 8, depth: int | None = None
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         self.path = path or require_encoder()
-        self.session = ort.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        model: str | bytes = str(self.path)
+        if depth is not None:
+            model = shallow(self.path, depth)
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.batch = batch
 
     def layer_tokens(self, x: np.ndarray) -> np.ndarray:

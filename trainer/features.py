@@ -2,12 +2,14 @@
 
 A *view* is what a user's copy of an image might look like: the file itself (`native`), a copy
 shrunk at random to 96-192 px and re-saved as JPEG q60-90 (`small`, the size-proof training copy
-both classes get), or the image brought to a fixed size (`px96`, `px128`, ...: the size rows).
+both classes get), the image brought to a fixed size (`px96`, `px128`, ...: the size rows), or
+any of these with the face box moved a little before the crop (`native+jitter`: box jitter).
 Each view's bytes go through the scanner's own `Prepare` (decode, face detection, the model's
 `FaceCropSpec` crop, or the whole image when no face is found), so the features are those of the
 pixels a scan feeds the encoder.
 
-The encoder costs ~0.3 s an image on two cores, so the features are cached per view in chunk
+The encoder costs ~0.3 s an image on two cores (all 12 blocks; a head reading early blocks runs
+only those: `Encoder(depth=...)`), so the features are cached per view in chunk
 files under `cache_dir()/<spec fingerprint>/<view>/`: a head then trains in seconds, an
 interrupted extraction resumes where it stopped, and a changed crop or encoder starts afresh.
 An image contributes one feature row per unit (scored face, or the whole image).
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scanner.faces import Face
 from scanner.preprocess import PreprocessSpec, normalize
 from scanner.work import Prepare
 from trainer import data
@@ -72,6 +75,31 @@ VIEWS: dict[str, View | None] = {
     "small2": _shrunk,
     **{f"px{side}": _fixed(side) for side in (96, 128, 192, 384)},
 }
+
+# A view named "<view>+jitter" is that view's bytes with every face box moved a little before
+# the crop, as a different detector resolution or a re-encode moves it (`tools/measure_faces.py
+# box-shift`): the centre by up to JITTER_SHIFT of the face's size each way, the size by up to
+# JITTER_SCALE.
+JITTER = "+jitter"
+JITTER_SHIFT = 0.03
+JITTER_SCALE = 0.05
+
+
+def jittered(rng: random.Random) -> Callable[[Face], Face]:
+    def move(face: Face) -> Face:
+        x0, y0, x1, y1 = face.box
+        half = (x1 - x0) / 2, (y1 - y0) / 2
+        dx, dy = (rng.uniform(-JITTER_SHIFT, JITTER_SHIFT) * face.size for _ in "xy")
+        cx, cy, k = (x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy, 1 + rng.uniform(-1, 1) * JITTER_SCALE
+        landmarks = tuple((x + dx, y + dy) for x, y in face.landmarks)  # only their angle is read
+        box = (cx - half[0] * k, cy - half[1] * k, cx + half[0] * k, cy + half[1] * k)
+        return Face(box, face.score, landmarks)
+
+    return move
+
+
+def base_view(view: str) -> str:
+    return view.removesuffix(JITTER)
 
 
 @dataclass
@@ -119,14 +147,21 @@ class FeatureCache:
         """Every sample's feature rows in `view`, computing (and caching) the missing ones."""
         known = self._load(view)
         keys = [file_key(s.path) for s in samples]
-        missing = [(s, k) for s, k in zip(samples, keys, strict=True) if k not in known]
+        # A row holds the CLS tokens of the blocks its encoder ran, first block first: a deeper
+        # row serves a shallower need, a shallower one is computed again.
+        width = self.encoder.width
+        missing = [
+            (s, k)
+            for s, k in zip(samples, keys, strict=True)
+            if k not in known or known[k].shape[1] < width
+        ]
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
             known.update(self._compute(chunk, view))
             if log:
                 done = min(start + CHUNK, len(missing))
                 print(f"features {view}: {done}/{len(missing)} computed", flush=True)
-        units = [known[k] for k in keys]
+        units = [known[k][:, :width] for k in keys]
         starts = np.concatenate([[0], np.cumsum([len(u) for u in units])]).astype(np.int64)
         rows = np.concatenate(units) if units else np.zeros((0, self.encoder.width))
         if self.columns is not None:
@@ -134,14 +169,16 @@ class FeatureCache:
         return Features(rows.astype(np.float32), starts)
 
     def _compute(self, chunk: list[tuple[data.Sample, str]], view: str) -> dict[str, np.ndarray]:
-        prepare, transform = Prepare(self.spec), VIEWS[view]
+        base = base_view(view)
+        transform = VIEWS[base]
 
         def crops(item: tuple[data.Sample, str]) -> np.ndarray:
             sample, key = item
             raw = Path(sample.path).read_bytes()
             if transform is not None:
-                raw = transform(raw, random.Random(f"{view}:{key}"))
-            decoded = prepare.from_bytes(sample.path, raw)
+                raw = transform(raw, random.Random(f"{base}:{key}"))
+            move = jittered(random.Random(f"jitter:{key}")) if view != base else None
+            decoded = Prepare(self.spec, move_face=move).from_bytes(sample.path, raw)
             if decoded.crops is None:
                 raise TrainerError(f"{sample.rel}: {decoded.error}")
             return decoded.crops
@@ -180,7 +217,9 @@ class FeatureCache:
                     bounds = np.cumsum([0, *z["counts"]])
                     rows = z["rows"]
                     for i, key in enumerate(z["keys"]):
-                        known[str(key)] = rows[bounds[i] : bounds[i + 1]]
+                        old = known.get(str(key))
+                        if old is None or old.shape[1] < rows.shape[1]:
+                            known[str(key)] = rows[bounds[i] : bounds[i + 1]]
             self._known[view] = known
         return self._known[view]
 
@@ -191,7 +230,7 @@ def file_key(path: str) -> str:
 
 
 def all_views(names: Iterable[str]) -> list[str]:
-    unknown = sorted(set(names) - set(VIEWS))
+    unknown = sorted({name for name in names if base_view(name) not in VIEWS})
     if unknown:
         raise TrainerError(f"unknown feature views: {', '.join(unknown)}")
     return list(names)

@@ -5,10 +5,13 @@ The story, top to bottom (UnivFD's recipe, with size-proof training added):
 2. a logistic regression on the CLS token, fitted on the train split, each image seen once in a
    view drawn at random: the file itself, or shrunk to 96-192 px and re-saved as JPEG, so both
    classes show every size and "small means real" is no shortcut;
-3. the L2 strength, the temperature and the threshold are chosen on a validation *mix*: each
-   validation image native and shrunk;
-4. named operating points (`balanced`, `fpr1`, `fpr5`) are measured on the validation reals;
-5. the run folder holds the head (head.json) and the record export needs (config.json).
+3. box jitter: the train images seen as stored are seen once more with the face box moved a
+   few pixels, and the head pays for how far that moves its logit (a score should not hang on
+   where the detector put the box);
+4. the jitter weight, the L2 strength, the temperature and the threshold are chosen on a
+   validation *mix*: each validation image native and shrunk;
+5. named operating points (`balanced`, `fpr1`, `fpr5`) are measured on the validation reals;
+6. the run folder holds the head (head.json) and the record export needs (config.json).
 
 Why linear: with 2,500 AI faces from four generators a larger head learns the generators; a
 linear probe on a foundation model's features is what transferred to unseen generators in the
@@ -30,7 +33,7 @@ import numpy as np
 from scanner.preprocess import FaceCropSpec, PreprocessSpec
 from trainer import data, encoder, files, metrics
 from trainer.config import CheckFailed, TrainerError
-from trainer.features import FeatureCache, Features
+from trainer.features import JITTER, JITTER_SCALE, JITTER_SHIFT, FeatureCache, Features
 
 # Plain settings (nanoGPT style); each is recorded in the run's config.json.
 SEED = 0
@@ -41,6 +44,11 @@ L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # per-sample L2 strength on standardise
 # The transformer blocks (0-11) whose CLS tokens the head reads, side by side: 9 and 11 ranked
 # unseen generators best (models/README.md, "Which blocks"); `--blocks` picks others.
 BLOCKS = (9, 11)
+# Box jitter (features.JITTER): the train images seen as stored are trained on once more with
+# the face box moved, and the head pays for the mean squared logit change that makes, at one of
+# these weights: the strongest whose validation-mix ROC-AUC ties the best (L2_TIE) wins, as for
+# L2. (0,): no box jitter at all (the recipe before it).
+JITTER_GRID = (0.0, 0.1, 0.3, 1.0, 3.0)
 FPR_POINTS = {"fpr1": 0.01, "fpr5": 0.05}  # operating points: at most this share of reals flagged
 
 
@@ -83,20 +91,30 @@ class LinearHead:
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float, steps: int = 30
+    x: np.ndarray,
+    y: np.ndarray,
+    l2: float,
+    steps: int = 30,
+    steady: np.ndarray | None = None,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method, classes weighted equally
-    (the real class is ~1.9x the AI class in faces3). Exact and deterministic: no learning rate."""
+    (the real class is ~1.9x the AI class in faces3). Exact and deterministic: no learning rate.
+    `steady`, a (d, d) matrix S, adds w.S.w / 2 to the loss (the box-jitter penalty). `start`:
+    weights and bias to begin from (a neighbouring fit's: fewer steps to the same optimum)."""
     n, d = x.shape
+    steady = np.zeros((d, d)) if steady is None else steady
     w_class = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
     xb = np.hstack([x, np.ones((n, 1))])
-    beta = np.zeros(d + 1)
+    beta = np.zeros(d + 1) if start is None else start.copy()
     penalty = np.full(d + 1, l2)
     penalty[-1] = 0.0  # the bias is not shrunk
     for _ in range(steps):
         p = metrics.sigmoid(xb @ beta)
         grad = xb.T @ (w_class * (p - y)) + penalty * beta
         hess = (xb * (w_class * p * (1 - p))[:, None]).T @ xb + np.diag(penalty)
+        grad[:-1] += steady @ beta[:-1]
+        hess[:-1, :-1] += steady
         step = np.linalg.solve(hess, grad)
         beta -= step
         if np.max(np.abs(step)) < 1e-8:
@@ -104,9 +122,24 @@ def fit_logistic(
     return beta[:-1], float(beta[-1])
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, l2: float) -> LinearHead:
+def fit_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    l2: float,
+    change: np.ndarray | None = None,
+    jitter: float = 0.0,
+    start: LinearHead | None = None,
+) -> LinearHead:
+    """The head on standardised features. `change`: rows of how some images' features move when
+    their face box is jittered (BoxJitter); `jitter` weighs the mean squared logit change that
+    makes, so the head leans on what a moved box leaves alone. `start`: a head on the same x."""
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    w, b = fit_logistic((x - mean) / scale, y, l2)
+    steady = None
+    if change is not None and jitter > 0:
+        moved = change / scale
+        steady = jitter * moved.T @ moved / len(moved)
+    begin = None if start is None else np.append(start.weights, start.bias)
+    w, b = fit_logistic((x - mean) / scale, y, l2, steady=steady, start=begin)
     return LinearHead(mean, scale, w, b)
 
 
@@ -158,15 +191,51 @@ def train_split(cache: FeatureCache, samples: list[data.Sample]) -> tuple[np.nda
     return x.reshape(len(samples), -1), np.array([s.label for s in samples])
 
 
-def choose_l2(x: np.ndarray, y: np.ndarray, val: Split) -> tuple[LinearHead, float, dict]:
-    """The head of the L2 strength pick_l2 takes by validation ROC-AUC."""
-    scores = {}
-    heads = {}
-    for l2 in L2_GRID:
-        heads[l2] = fit_head(x, y, l2)
-        scores[l2] = metrics.roc_auc(val.y, val.logits(heads[l2]))
-    best = pick_l2(scores)
-    return heads[best], best, {str(k): v for k, v in scores.items()}
+@dataclass
+class BoxJitter:
+    """The train images seen as stored, once more with the face box jittered (features.JITTER):
+    extra training rows, and how far each moved from the image's own row."""
+
+    rows: np.ndarray
+    y: np.ndarray
+    change: np.ndarray
+
+    @classmethod
+    def of(cls, cache: FeatureCache, samples: list[data.Sample]) -> BoxJitter:
+        native = [s for s in samples if train_view(s) == "native"]
+        moved = cache.features(native, "native" + JITTER).first_units()
+        change = cache.features(native, "native").first_units() - moved
+        return cls(moved, np.array([s.label for s in native]), change.astype(np.float64))
+
+
+@dataclass
+class Fitted:
+    head: LinearHead
+    l2: float
+    jitter: float
+    val_auc: dict[str, float]  # by "jitter/l2"
+
+
+def choose_head(
+    x: np.ndarray, y: np.ndarray, change: np.ndarray | None, val: Split, jitter_grid: tuple
+) -> Fitted:
+    """For each jitter weight the L2 pick_l2 takes, then the strongest weight whose validation
+    ROC-AUC is within L2_TIE of the best (pick_l2's rule again). Each fit starts from the one
+    before it (L2 from strong to weak): the same optima, in fewer Newton steps."""
+    by_jitter: dict[float, tuple[LinearHead, float, float]] = {}
+    aucs: dict[str, float] = {}
+    for jitter in jitter_grid:
+        heads: dict[float, LinearHead] = {}
+        scores: dict[float, float] = {}
+        start = None
+        for l2 in sorted(L2_GRID, reverse=True):
+            heads[l2] = start = fit_head(x, y, l2, change, jitter, start)
+            scores[l2] = aucs[f"{jitter:g}/{l2:g}"] = metrics.roc_auc(val.y, val.logits(start))
+        l2 = pick_l2(scores)
+        by_jitter[jitter] = heads[l2], l2, scores[l2]
+    jitter = pick_l2({j: auc for j, (_, _, auc) in by_jitter.items()})
+    head, l2, _ = by_jitter[jitter]
+    return Fitted(head, l2, jitter, aucs)
 
 
 L2_TIE = 0.001  # validation ROC-AUCs this close are a tie: the stronger L2 wins
@@ -212,6 +281,7 @@ def fit(
     manifest: dict[str, dict[str, str]],
     drop_sources: tuple[str, ...] = (),
     train_limit: int | None = None,
+    jitter_grid: tuple[float, ...] = JITTER_GRID,
 ) -> dict[str, Any]:
     """Head, calibration and operating points from the train and val splits (without
     `drop_sources`: a leave-one-generator-out fit). `train_limit` is taken before the drop, so
@@ -222,7 +292,12 @@ def fit(
     val_samples = [s for s in kept if s.split == "val"]
     val = load_split(cache, val_samples, manifest, VAL_VIEWS)
     x, y = train_split(cache, train)
-    head, l2, auc_by_l2 = choose_l2(x, y, val)
+    change = None
+    if any(jitter_grid):  # box jitter: the moved copies are trained on, and their change costs
+        moved = BoxJitter.of(cache, train)
+        x, y, change = np.vstack([x, moved.rows]), np.append(y, moved.y), moved.change
+    chosen = choose_head(x, y, change, val, jitter_grid)
+    head = chosen.head
     logits = val.logits(head)
     temperature = metrics.fit_temperature(logits[:, None], val.y)
     p = metrics.calibrated(logits[:, None], temperature)
@@ -230,23 +305,29 @@ def fit(
     used = sorted(f"{s.split}\t{s.label}\t{s.rel}" for s in [*train, *val_samples])
     return {
         "head": head,
-        "l2": l2,
+        "l2": chosen.l2,
+        "jitter": chosen.jitter,
         "data_fingerprint": hashlib.sha256("\n".join(used).encode()).hexdigest(),
-        "val_auc_by_l2": auc_by_l2,
+        "val_auc": chosen.val_auc,
         "calibration": {
             "temperature": temperature,
             "threshold": threshold,
             "threshold_rule": metrics.THRESHOLD_RULE + ", on validation images native and shrunk",
             "operating_points": operating_points(val, p, threshold),
         },
-        "counts": {"train": int(len(y)), "train_ai": int(y.sum()), "val_images": len(val.y)},
+        "counts": {
+            "train": len(train),
+            "train_ai": sum(s.label for s in train),
+            "train_rows": int(len(y)),  # with the jittered copies
+            "val_images": len(val.y),
+        },
     }
 
 
 def open_cache(spec: PreprocessSpec, blocks: tuple[int, ...] = BLOCKS) -> FeatureCache:
-    """The feature cache, reading the CLS tokens of `blocks`."""
-    columns = encoder.columns(blocks)
-    return FeatureCache(spec, encoder.Encoder(encoder.require_encoder()), encoder.IDENTITY, columns)
+    """The feature cache, reading the CLS tokens of `blocks` (computing no later block)."""
+    tower = encoder.Encoder(encoder.require_encoder(), depth=max(blocks) + 1)
+    return FeatureCache(spec, tower, encoder.IDENTITY, encoder.columns(blocks))
 
 
 def train(
@@ -255,6 +336,7 @@ def train(
     force: bool = False,
     train_limit: int | None = None,
     blocks: tuple[int, ...] = BLOCKS,
+    jitter_grid: tuple[float, ...] = JITTER_GRID,
 ) -> dict[str, Any]:
     """Fit the probe on DATA, write the run to `out`; the record. CheckFailed when the
     validation mix shows no signal (the run is written, to look at)."""
@@ -265,7 +347,7 @@ def train(
     manifest = data.read_manifest(data_dir)
     spec = clip_spec()
     cache = open_cache(spec, blocks)
-    fitted = fit(cache, samples, manifest, train_limit=train_limit)
+    fitted = fit(cache, samples, manifest, train_limit=train_limit, jitter_grid=jitter_grid)
     out.mkdir(parents=True, exist_ok=True)
     files.write_text(out / "head.json", json.dumps(fitted["head"].to_dict()))
     record = {
@@ -279,13 +361,16 @@ def train(
             "val_views": list(VAL_VIEWS),
             "l2_grid": list(L2_GRID),
             "l2": fitted["l2"],
+            "jitter_grid": list(jitter_grid),
+            "jitter": fitted["jitter"],
+            "box_jitter": {"shift": JITTER_SHIFT, "scale": JITTER_SCALE},
             "blocks": list(blocks),
             "head": f"logistic regression on the CLS tokens of blocks {list(blocks)}",
             "train_limit": train_limit,
         },  # fmt: skip
         "preprocess": spec.to_dict(),
         "calibration": fitted["calibration"],
-        "val_auc_by_l2": fitted["val_auc_by_l2"],
+        "val_auc": fitted["val_auc"],  # by "jitter weight/L2"
         "data": {
             "layout": layout,
             "counts": fitted["counts"],
@@ -295,9 +380,10 @@ def train(
         "created": started.isoformat(timespec="seconds"),
     }
     files.write_text(out / "config.json", json.dumps(record, indent=2))
-    best_auc = max(fitted["val_auc_by_l2"].values())
+    best_auc = max(fitted["val_auc"].values())
     print(
-        f"probe written to {out}: L2 {fitted['l2']:g}, val-mix ROC-AUC {best_auc:.4f}, "
+        f"probe written to {out}: L2 {fitted['l2']:g}, jitter weight {fitted['jitter']:g}, "
+        f"val-mix ROC-AUC {best_auc:.4f}, "
         f"T {fitted['calibration']['temperature']:.3f}, "
         f"threshold {fitted['calibration']['threshold']:.4f}"
     )

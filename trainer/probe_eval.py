@@ -74,6 +74,7 @@ def logo(
     samples: list[data.Sample],
     manifest: dict[str, dict[str, str]],
     train_limit: int | None = None,
+    jitter_grid: tuple[float, ...] = probe.JITTER_GRID,
 ) -> dict[str, Any]:
     """Per AI generator: the probe refitted (and its threshold chosen) without it, then its test
     faces against every test real: ROC-AUC and the recall at that threshold."""
@@ -83,7 +84,7 @@ def logo(
     source = [data.source_of(s, manifest) for s in test]
     rows: dict[str, Any] = {}
     for held in ai if len(ai) > 1 else []:  # one generator: nothing would be left to learn
-        fitted = probe.fit(cache, samples, manifest, (held,), train_limit)
+        fitted = probe.fit(cache, samples, manifest, (held,), train_limit, jitter_grid)
         run = {"head": fitted["head"], "temperature": fitted["calibration"]["temperature"]}
         pick = [s for s, g in zip(test, source, strict=True) if s.label == 0 or g == held]
         y = np.array([s.label for s in pick])
@@ -164,7 +165,11 @@ def evaluate(run_dir: Path, data_dir: Path, also: list[Path]) -> dict[str, Any]:
         "sizes": {v: {k: x for k, x in r.items() if k != "scores"} for v, r in sizes.items()},
         "fairness_annotated": fairness(cache, samples, manifest, run),
         "leave_one_generator_out": logo(
-            cache, samples, manifest, record["settings"].get("train_limit")
+            cache,
+            samples,
+            manifest,
+            record["settings"].get("train_limit"),
+            tuple(record["settings"].get("jitter_grid", [0.0])),  # runs before jitter: none
         ),
     }
     files.write_text(run_dir / "metrics.json", json.dumps(result, indent=2))

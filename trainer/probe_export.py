@@ -60,7 +60,7 @@ def head_graph(
     )
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", 1]))
-    prune(graph)
+    encoder.prune(graph)
     onnx.checker.check_model(model)
     return model
 
@@ -121,21 +121,6 @@ def onnx_load_encoder() -> Any:
     import onnx
 
     return onnx.load(str(encoder.require_encoder()))
-
-
-def prune(graph: Any) -> None:
-    """Drop the nodes and initialisers no output needs (the image-embedding branch)."""
-    needed = {o.name for o in graph.output}
-    keep = []
-    for node in reversed(graph.node):
-        if any(o in needed for o in node.output):
-            keep.append(node)
-            needed.update(node.input)
-    del graph.node[:]
-    graph.node.extend(reversed(keep))
-    inits = [i for i in graph.initializer if i.name in needed]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
 
 
 def model_info(record: dict[str, Any], card: dict[str, Any]) -> ModelInfo:
