@@ -405,24 +405,15 @@ def test_weight_only_fp32_keeps_int8_weights_and_drops_activation_quantisation(
     np.testing.assert_allclose(batch, hidden @ dequantized(matmuls[1]), rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("given", ["12", "a,b", "", "-1,3"])
-def test_probe_refuses_blocks_outside_the_encoder(tmp_path: Path, given: str) -> None:
-    pytest.importorskip("matplotlib", reason="the trainer CLI needs its [train] extra")
-    from typer.testing import CliRunner
-
-    from trainer.cli import app
-
-    data_dir = colour_dataset(tmp_path / "data", {"train": 1, "val": 1})
-    args = ["probe", str(data_dir), "--out", str(tmp_path / "run"), "--blocks", given]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2
-    assert "--blocks" in result.output and "block numbers 0-11" in result.output
-    assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.parametrize("given", ["a", "", "-1,3", "inf"])
-def test_probe_refuses_jitter_weights_that_are_not_numbers_of_0_or_more(
-    tmp_path: Path, given: str
+@pytest.mark.parametrize(
+    ("option", "given", "says"),
+    [
+        *[("--blocks", g, "block numbers 0-11") for g in ("12", "a,b", "", "-1,3")],
+        *[("--jitter", g, "weights of 0 or more") for g in ("a", "", "-1,3", "inf")],
+    ],
+)
+def test_probe_refuses_blocks_outside_the_encoder_and_jitter_weights_under_0(
+    tmp_path: Path, option: str, given: str, says: str
 ) -> None:
     pytest.importorskip("matplotlib", reason="the trainer CLI needs its [train] extra")
     from typer.testing import CliRunner
@@ -430,10 +421,10 @@ def test_probe_refuses_jitter_weights_that_are_not_numbers_of_0_or_more(
     from trainer.cli import app
 
     data_dir = colour_dataset(tmp_path / "data", {"train": 1, "val": 1})
-    args = ["probe", str(data_dir), "--out", str(tmp_path / "run"), "--jitter", given]
+    args = ["probe", str(data_dir), "--out", str(tmp_path / "run"), option, given]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
-    assert "--jitter" in result.output and "weights of 0 or more" in result.output
+    assert option in result.output and says in result.output
     assert not (tmp_path / "run").exists()
 
 
