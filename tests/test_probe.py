@@ -246,7 +246,9 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
 
     data_dir = colour_dataset(tmp_path / "data", {"train": 12, "val": 6, "test": 4})
     run = tmp_path / "run"
-    record = probe.train(data_dir, run)
+    record = probe.train(data_dir, run, jitter_grid=(0.0, 1.0))  # two weights: 10 heads a fit
+    assert record["settings"]["jitter_grid"] == [0.0, 1.0]
+    assert record["data"]["counts"]["train_rows"] > record["data"]["counts"]["train"]  # copies
     points = record["calibration"]["operating_points"]
     assert set(points) == {"balanced", "fpr1", "fpr5"}
     assert record["encoder"]["file_sha256"] == encoder.MEMBER_SHA256
