@@ -13,7 +13,7 @@ import inspect
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -357,23 +357,29 @@ def probe(
         )
 
 
+T = TypeVar("T", int, float)
+
+
 def parse_blocks(text: str) -> tuple[int, ...]:
-    try:
-        chosen = tuple(sorted({int(part) for part in text.split(",")}))
-    except ValueError:
-        chosen = ()
-    if not chosen or not all(0 <= b < 12 for b in chosen):
-        raise typer.BadParameter(f"{text!r}: block numbers 0-11, e.g. 9,11")
-    return chosen
+    return parse_list(text, int, lambda b: 0 <= b < 12, "block numbers 0-11, e.g. 9,11")
 
 
 def parse_weights(text: str) -> tuple[float, ...]:
+    return parse_list(
+        text, float, lambda w: 0 <= w < float("inf"), "weights of 0 or more, e.g. 0,1,10"
+    )
+
+
+def parse_list(
+    text: str, kind: Callable[[str], T], valid: Callable[[T], bool], says: str
+) -> tuple[T, ...]:
+    """A comma-separated option: its distinct values in order, or a usage error saying `says`."""
     try:
-        chosen = tuple(sorted({float(part) for part in text.split(",")}))
+        chosen = tuple(sorted({kind(part) for part in text.split(",")}))
     except ValueError:
         chosen = ()
-    if not chosen or not all(0 <= w < float("inf") for w in chosen):
-        raise typer.BadParameter(f"{text!r}: weights of 0 or more, e.g. 0,1,10")
+    if not chosen or not all(valid(v) for v in chosen):
+        raise typer.BadParameter(f"{text!r}: {says}")
     return chosen
 
 

@@ -103,7 +103,6 @@ def fit_logistic(
     `steady`, a (d, d) matrix S, adds w.S.w / 2 to the loss (the box-jitter penalty). `start`:
     weights and bias to begin from (a neighbouring fit's: fewer steps to the same optimum)."""
     n, d = x.shape
-    steady = np.zeros((d, d)) if steady is None else steady
     w_class = np.where(y == 1, 0.5 / max(1, y.sum()), 0.5 / max(1, (1 - y).sum()))
     xb = np.hstack([x, np.ones((n, 1))])
     beta = np.zeros(d + 1) if start is None else start.copy()
@@ -113,8 +112,9 @@ def fit_logistic(
         p = metrics.sigmoid(xb @ beta)
         grad = xb.T @ (w_class * (p - y)) + penalty * beta
         hess = (xb * (w_class * p * (1 - p))[:, None]).T @ xb + np.diag(penalty)
-        grad[:-1] += steady @ beta[:-1]
-        hess[:-1, :-1] += steady
+        if steady is not None:
+            grad[:-1] += steady @ beta[:-1]
+            hess[:-1, :-1] += steady
         step = np.linalg.solve(hess, grad)
         beta -= step
         if np.max(np.abs(step)) < 1e-8:
