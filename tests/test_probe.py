@@ -25,16 +25,18 @@ from trainer.config import TrainerError  # noqa: E402
 
 def build_fake_encoder(path: Path, seed: int = 0, blocks: int = 12) -> Path:
     """pixel_values (N, 3, 224, 224) -> image_embeds (N, 512), hidden (N, 197, 768): a random
-    16x16 patch projection whose CLS token is the patches' mean, then `blocks` "transformer
-    blocks" named as in the real graph (layers.i/Add_1), each adding its own bias. Mean colour
-    is linearly readable from every block's CLS token, so a probe can learn red vs blue."""
+    16x16 patch projection whose CLS token is the patches' mean, plus position embeddings (the
+    real graph's table and ids), then `blocks` "transformer blocks" named as in the real graph
+    (layers.i/Add_1), each adding its own bias. Mean colour is linearly readable from every
+    block's CLS token, so a probe can learn red vs blue."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     inits = {
         "patch_w": rng.normal(0, 0.02, (768, 3, 16, 16)).astype(np.float32),
-        "shape": np.array([0, 768, 196], np.int64),
+        "shape": np.array([0, 768, -1], np.int64),
+        encoder.POSITIONS: rng.normal(0, 0.02, (197, 768)).astype(np.float32),
         "proj": rng.normal(0, 0.05, (768, 512)).astype(np.float32),
         **{f"bias{i}": rng.normal(0, 0.1, 768).astype(np.float32) for i in range(blocks)},
     }
@@ -43,7 +45,16 @@ def build_fake_encoder(path: Path, seed: int = 0, blocks: int = 12) -> Path:
         helper.make_node("Reshape", ["conv", "shape"], ["flat"]),
         helper.make_node("Transpose", ["flat"], ["patches"], perm=[0, 2, 1]),
         helper.make_node("ReduceMean", ["patches"], ["cls"], axes=[1], keepdims=1),
-        helper.make_node("Concat", ["cls", "patches"], ["block_in"], axis=1),
+        helper.make_node("Concat", ["cls", "patches"], ["tokens"], axis=1),
+        helper.make_node(
+            "Constant",
+            [],
+            ["ids"],
+            name=encoder.POSITION_IDS,
+            value=numpy_helper.from_array(np.arange(197, dtype=np.int64)[None]),
+        ),
+        helper.make_node("Gather", [encoder.POSITIONS, "ids"], ["positions"]),
+        helper.make_node("Add", ["tokens", "positions"], ["block_in"]),
     ]
     for i in range(blocks):
         nodes.append(
@@ -325,6 +336,46 @@ def test_export_keeps_only_the_blocks_the_head_reads_and_shares_one_weights_file
     assert not (models / "c.onnx").exists()
 
 
+@pytest.mark.slow
+def test_a_160_px_probe_exports_a_160_px_graph_that_scans_like_its_head(
+    fake_encoder: Path, tmp_path: Path
+) -> None:
+    """`--input-size 160`: features of 160-px crops (cached apart from the 224-px ones), and
+    the export takes 160-px inputs, keeps its resized position table inside the graph file (the
+    shared weights file stays the 224-px encoder's) and scores as the head does."""
+    import onnx
+
+    from scanner import Scanner
+    from trainer import data, probe_export
+
+    data_dir = colour_dataset(tmp_path / "data", {"train": 8, "val": 4, "test": 2})
+    run = tmp_path / "run"
+    record = probe.train(data_dir, run, blocks=(3,), jitter_grid=(0.0,), side=160)
+    assert record["preprocess"]["input_size"] == 160
+    out = tmp_path / "models" / "clip160.onnx"
+    assert probe_export.export(run, out) <= probe_export.PARITY_LIMIT
+    graph = onnx.load(str(out), load_external_data=False).graph
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim[2:]] == [160, 160]
+    (table,) = [t for t in graph.initializer if t.name.startswith(encoder.POSITIONS)]
+    assert table.name.endswith(".160px") and not table.external_data
+    layout = probe_export.weight_layout(encoder.load())
+    weights = (out.parent / probe_export.WEIGHTS_FILE).read_bytes()
+    assert len(weights) == sum(len(raw) for _, raw in layout.values())
+
+    samples = [s for s in data.find_samples(data_dir)[0] if s.split == "test"]
+    cache = probe.open_cache(probe.spec_of(record), (3,))
+    assert cache.root != probe.open_cache(probe.clip_spec(), (3,)).root
+    head, _ = probe.load_head(run)
+    tokens = cache.features(samples, "native", log=False).first_units()
+    expected = metrics.sigmoid(head.logits(tokens) / record["calibration"]["temperature"])
+    rows = {
+        r.path: r.score
+        for r in Scanner(model=out, provider="cpu").scan([Path(s.path) for s in samples])
+    }
+    got = np.array([rows[s.path] for s in samples])
+    np.testing.assert_allclose(got, expected, atol=2e-3)  # the cache keeps float16 features
+
+
 def test_probe_command_without_the_encoder_exits_2_naming_the_fetch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -412,6 +463,7 @@ def test_weight_only_fp32_keeps_int8_weights_and_drops_activation_quantisation(
     [
         *[("--blocks", g, "block numbers 0-11") for g in ("12", "a,b", "", "-1,3")],
         *[("--jitter", g, "weights of 0 or more") for g in ("a", "", "-1,3", "inf")],
+        *[("--input-size", g, "multiple of 16") for g in ("150", "240", "0")],
     ],
 )
 def test_probe_refuses_blocks_outside_the_encoder_and_jitter_weights_under_0(
@@ -521,11 +573,47 @@ def test_a_shallow_encoder_runs_only_its_blocks_and_gives_their_tokens_unchanged
     whole, shallow = encoder.Encoder(), encoder.Encoder(depth=3)
     assert (whole.width, shallow.width) == (12 * 768, 3 * 768)
     np.testing.assert_array_equal(shallow.layer_tokens(x), whole.layer_tokens(x)[:, : 3 * 768])
-    graph = onnx.load_from_string(encoder.shallow(fake_encoder, 3)).graph
+    graph = onnx.load_from_string(encoder.shallow(encoder.load(), 3)).graph
     blocks = {n.name for n in graph.node if "/layers." in n.name}
     assert blocks == {f"/vision_model/encoder/layers.{i}/Add_1" for i in range(3)}
     with pytest.raises(TrainerError, match="depth 13"):
-        encoder.shallow(fake_encoder, 13)
+        encoder.shallow(encoder.load(), 13)
+
+
+def test_the_encoder_at_160_px_resizes_its_position_table_and_keeps_the_cls_row(
+    fake_encoder: Path,
+) -> None:
+    """The 14 x 14 table becomes 10 x 10 under its own name (the CLS row as it was, a table
+    constant per channel stays that constant), the model takes 160-px inputs and gives 101
+    tokens; 224 px is the model untouched, and sizes off the patch grid are refused."""
+    from onnx import numpy_helper
+
+    def table(model: onnx.ModelProto, name: str) -> np.ndarray:
+        return numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == name))
+
+    original = table(encoder.load(), encoder.POSITIONS)
+    model = encoder.load(side=160)
+    resized = table(model, f"{encoder.POSITIONS}.160px")
+    assert resized.shape == (101, 768) and not any(
+        t.name == encoder.POSITIONS for t in model.graph.initializer
+    )
+    np.testing.assert_array_equal(resized[0], original[0])
+    assert abs(np.corrcoef(resized[1:].mean(0), original[1:].mean(0))[0, 1]) > 0.9
+
+    flat = encoder.load()
+    positions = next(t for t in flat.graph.initializer if t.name == encoder.POSITIONS)
+    level = np.random.default_rng(0).normal(size=768).astype(np.float32)
+    positions.CopyFrom(numpy_helper.from_array(np.tile(level, (197, 1)), encoder.POSITIONS))
+    flat_resized = table(encoder.at_size(flat, 160), f"{encoder.POSITIONS}.160px")
+    np.testing.assert_allclose(flat_resized, np.tile(level, (101, 1)), atol=1e-5)
+
+    x = np.random.default_rng(3).normal(size=(2, 3, 160, 160)).astype(np.float32)
+    tokens = encoder.Encoder(side=160).layer_tokens(x)
+    assert tokens.shape == (2, 12 * 768) and np.isfinite(tokens).all()
+    assert encoder.at_size(encoder.load(), 224).graph == encoder.load().graph
+    for side in (150, 240, 0):
+        with pytest.raises(TrainerError, match="multiple of 16"):
+            encoder.load(side=side)
 
 
 def test_a_deeper_cached_row_serves_a_shallower_head_and_not_the_reverse(

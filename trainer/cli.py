@@ -332,6 +332,14 @@ def probe(
             callback=lambda text: text if text is None else ",".join(map(str, parse_weights(text))),
         ),
     ] = None,
+    input_size: Annotated[
+        int,
+        typer.Option(
+            help="The encoder's input (the face crop) in px, a multiple of 16 up to 224; below "
+            "224 its position embeddings are resized and every block costs less.",
+            callback=lambda side: parse_input_size(side),
+        ),
+    ] = 224,
     force: Annotated[bool, typer.Option(help="Replace the files of an existing RUN.")] = False,
 ) -> None:
     """Train the `clip` family: a linear probe on frozen CLIP ViT-B/16 features of each face,
@@ -348,6 +356,7 @@ def probe(
         train_limit,
         parse_blocks(blocks) if blocks is not None else BLOCKS,
         parse_weights(jitter) if jitter is not None else JITTER_GRID,
+        input_size,
     )
     result = evaluate_probe(out, data, also or [])
     for name, test in result["test"].items():
@@ -368,6 +377,15 @@ def parse_weights(text: str) -> tuple[float, ...]:
     return parse_list(
         text, float, lambda w: 0 <= w < float("inf"), "weights of 0 or more, e.g. 0,1,10"
     )
+
+
+def parse_input_size(side: int) -> int:
+    from trainer.encoder import check_side
+
+    try:
+        return check_side(side)
+    except TrainerError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 def parse_list(

@@ -52,15 +52,16 @@ JITTER_GRID = (0.0, 0.1, 0.3, 1.0, 3.0)
 FPR_POINTS = {"fpr1": 0.01, "fpr5": 0.05}  # operating points: at most this share of reals flagged
 
 
-def clip_spec(min_face: int = FaceCropSpec.min_face) -> PreprocessSpec:
-    """The scanner's preprocessing for the encoder: a 224-px face crop, CLIP's mean and std."""
+def clip_spec(min_face: int = FaceCropSpec.min_face, side: int = encoder.SIZE) -> PreprocessSpec:
+    """The scanner's preprocessing for the encoder: a `side`-px face crop (CLIP's own 224 by
+    default; encoder.at_size runs it at another), CLIP's mean and std."""
     return PreprocessSpec(
-        input_size=encoder.SIZE,
+        input_size=side,
         resize_filter="bicubic",
         mean=encoder.CLIP_MEAN,
         std=encoder.CLIP_STD,
         layout="NCHW",
-        faces=FaceCropSpec(min_face=min_face, output_size=encoder.SIZE),
+        faces=FaceCropSpec(min_face=min_face, output_size=side),
     )
 
 
@@ -325,9 +326,11 @@ def fit(
 
 
 def open_cache(spec: PreprocessSpec, blocks: tuple[int, ...] = BLOCKS) -> FeatureCache:
-    """The feature cache, reading the CLS tokens of `blocks` (computing no later block)."""
-    tower = encoder.Encoder(encoder.require_encoder(), depth=max(blocks) + 1)
-    return FeatureCache(spec, tower, encoder.IDENTITY, encoder.columns(blocks))
+    """The feature cache, reading the CLS tokens of `blocks` (computing no later block) of the
+    encoder run at the spec's input size."""
+    side = spec.input_size
+    tower = encoder.Encoder(encoder.require_encoder(), depth=max(blocks) + 1, side=side)
+    return FeatureCache(spec, tower, encoder.identity(side), encoder.columns(blocks))
 
 
 def train(
@@ -337,15 +340,17 @@ def train(
     train_limit: int | None = None,
     blocks: tuple[int, ...] = BLOCKS,
     jitter_grid: tuple[float, ...] = JITTER_GRID,
+    side: int = encoder.SIZE,
 ) -> dict[str, Any]:
     """Fit the probe on DATA, write the run to `out`; the record. CheckFailed when the
-    validation mix shows no signal (the run is written, to look at)."""
+    validation mix shows no signal (the run is written, to look at). `side`: the encoder's
+    input size (its face crop)."""
     if out.exists() and any(out.iterdir()) and not force:
         raise TrainerError(f"{out} exists and is not empty; pass --force to replace its files")
     started = datetime.datetime.now(datetime.timezone.utc)
     samples, layout = data.find_samples(data_dir, SEED)
     manifest = data.read_manifest(data_dir)
-    spec = clip_spec()
+    spec = clip_spec(side=side)
     cache = open_cache(spec, blocks)
     fitted = fit(cache, samples, manifest, train_limit=train_limit, jitter_grid=jitter_grid)
     out.mkdir(parents=True, exist_ok=True)
@@ -409,6 +414,11 @@ def load_head(run: Path) -> tuple[LinearHead, dict[str, Any]]:
         raise TrainerError(f"{run} is not a probe run (needs head.json and config.json)")
     record = json.loads(config.read_text())
     return LinearHead.from_dict(json.loads(head_file.read_text())), record
+
+
+def spec_of(record: dict[str, Any]) -> PreprocessSpec:
+    """The preprocessing a run was trained with (its crop size is the encoder's input size)."""
+    return PreprocessSpec.from_dict(record["preprocess"])
 
 
 def blocks_of(record: dict[str, Any]) -> tuple[int, ...]:

@@ -150,7 +150,7 @@ def evaluate(run_dir: Path, data_dir: Path, also: list[Path]) -> dict[str, Any]:
     calibration = record["calibration"]
     run = {"head": head, "temperature": calibration["temperature"]}
     run["threshold"] = calibration["threshold"]
-    cache = probe.open_cache(probe.clip_spec(), probe.blocks_of(record))
+    cache = probe.open_cache(probe.spec_of(record), probe.blocks_of(record))
     samples, _ = data.find_samples(data_dir)
     manifest = data.read_manifest(data_dir)
     test = [s for s in probe.select(samples, manifest, ()) if s.split == "test"]

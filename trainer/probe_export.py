@@ -102,7 +102,7 @@ def externalise(model: Any, folder: Path) -> dict[str, str]:
     sha256, for the model's metadata."""
     from onnx import TensorProto
 
-    layout = weight_layout(onnx_load_encoder())
+    layout = weight_layout(encoder.load())  # 224 px: the weights file every model shares
     sha256 = ensure_weights(folder / WEIGHTS_FILE, layout)
     for tensor in model.graph.initializer:
         if tensor.name in layout:
@@ -115,12 +115,6 @@ def externalise(model: Any, folder: Path) -> dict[str, str]:
                 entry.key, entry.value = key, str(value)
             tensor.CopyFrom(moved)
     return {"file": WEIGHTS_FILE, "sha256": sha256}
-
-
-def onnx_load_encoder() -> Any:
-    import onnx
-
-    return onnx.load(str(encoder.require_encoder()))
 
 
 def model_info(record: dict[str, Any], card: dict[str, Any]) -> ModelInfo:
@@ -171,15 +165,15 @@ def export(run: Path, out: Path) -> float:
         record, json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     )
     temperature = record["calibration"]["temperature"]
-    blocks = probe.blocks_of(record)
-    model = head_graph(onnx_load_encoder(), head, temperature, blocks)
+    blocks, side = probe.blocks_of(record), probe.spec_of(record).input_size
+    model = head_graph(encoder.load(side=side), head, temperature, blocks)
     out.parent.mkdir(parents=True, exist_ok=True)
     info.extra["encoder_weights"] = externalise(model, out.parent)
     for key, value in info.to_props().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     x = parity_inputs(info.preprocess, Path(record["settings"]["data"]))
-    features = encoder.Encoder().layer_tokens(x)[:, encoder.columns(blocks)]
+    features = encoder.Encoder(side=side).layer_tokens(x)[:, encoder.columns(blocks)]
     expected = metrics.sigmoid(head.logits(features) / temperature)
     measured: list[float] = []
 
