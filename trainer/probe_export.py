@@ -165,7 +165,7 @@ def export(run: Path, out: Path) -> float:
         record, json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     )
     temperature = record["calibration"]["temperature"]
-    blocks, side = probe.blocks_of(record), probe.spec_of(record).input_size
+    blocks, side = probe.blocks_of(record), info.preprocess.input_size
     model = head_graph(encoder.load(side=side), head, temperature, blocks)
     out.parent.mkdir(parents=True, exist_ok=True)
     info.extra["encoder_weights"] = externalise(model, out.parent)
