@@ -62,7 +62,7 @@ train-clip: encoder
 	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip --input-size 160 --blocks 9,11 \
 		$(CLIP_ALSO) $(TRAIN_ARGS)
 	$(PYTHON) -m trainer export runs/clip --out models/facescan-clip.onnx
-	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip-full --blocks 9,11 --jitter 0 \
+	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip-full --blocks 9,11 --jitter 0 --size-steady 0 \
 		$(CLIP_ALSO) $(TRAIN_ARGS)
 	$(PYTHON) -m trainer export runs/clip-full --out models/facescan-clip-full.onnx
 

@@ -124,6 +124,12 @@ def colour_dataset(root: Path, per_class: dict[str, int]) -> Path:
     return root
 
 
+def samples_of(data_dir: Path, split: str) -> list:
+    from trainer import data
+
+    return [s for s in data.find_samples(data_dir)[0] if s.split == split]
+
+
 # --- fetching the encoder -------------------------------------------------------------------
 
 
@@ -259,7 +265,10 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     run = tmp_path / "run"
     record = probe.train(data_dir, run, jitter_grid=(0.0, 1.0))  # two weights: 10 heads a fit
     assert record["settings"]["jitter_grid"] == [0.0, 1.0]
-    assert record["data"]["counts"]["train_rows"] > record["data"]["counts"]["train"]  # copies
+    counts = record["data"]["counts"]
+    drawn_native = sum(probe.train_view(s) == "native" for s in samples_of(data_dir, "train"))
+    assert counts["train_rows"] == 2 * counts["train"] + drawn_native  # both views, moved boxes
+    assert record["settings"]["size_steady"] == probe.SIZE_STEADY > 0
     points = record["calibration"]["operating_points"]
     assert set(points) == {"balanced", "fpr1", "fpr5"}
     assert record["encoder"]["file_sha256"] == encoder.MEMBER_SHA256
@@ -464,6 +473,7 @@ def test_weight_only_fp32_keeps_int8_weights_and_drops_activation_quantisation(
         *[("--blocks", g, "block numbers 0-11") for g in ("12", "a,b", "", "-1,3")],
         *[("--jitter", g, "weights of 0 or more") for g in ("a", "", "-1,3", "inf")],
         *[("--input-size", g, "multiple of 16") for g in ("150", "240", "0")],
+        *[("--size-steady", g, "weight of 0 or more") for g in ("-1", "inf", "nan")],
     ],
 )
 def test_probe_refuses_blocks_outside_the_encoder_and_jitter_weights_under_0(
@@ -693,7 +703,7 @@ def test_the_jitter_penalty_moves_weight_to_what_a_moved_box_leaves_alone() -> N
     moved = x.copy()
     moved[:, 0] += rng.normal(0, 1.5, 600)  # the box-sensitive feature
     plain = probe.fit_head(x, y, 0.01)
-    steady = probe.fit_head(x, y, 0.01, x - moved, jitter=10.0)
+    steady = probe.fit_head(x, y, 0.01, (probe.Steadiness(x - moved, 10.0),))
     change = [np.abs(h.logits(x) - h.logits(moved)).mean() for h in (plain, steady)]
     assert change[1] < 0.25 * change[0]
     assert abs(steady.weights[0]) < 0.25 * abs(steady.weights[1])
@@ -705,6 +715,48 @@ def test_the_jitter_penalty_moves_weight_to_what_a_moved_box_leaves_alone() -> N
     gradient = z.T @ (weights * (p - y)) + 0.01 * steady.weights
     gradient += 10.0 * d.T @ d / len(d) @ steady.weights
     assert np.abs(gradient).max() < 1e-8
+
+
+def test_steadiness_terms_add_up_and_the_fit_is_their_joint_optimum() -> None:
+    """A box term and a size term on different features: each alone steadies its own feature;
+    together the fit has zero gradient for the loss with both penalties (they add)."""
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 500).astype(float)
+    x = (2 * y - 1)[:, None] + rng.normal(0, 1.0, (500, 3))
+    box, size = np.zeros_like(x), np.zeros_like(x)
+    box[:, 0], size[:, 1] = rng.normal(0, 1, 500), rng.normal(0, 1, 500)
+    terms = (probe.Steadiness(box, 5.0), probe.Steadiness(size, 5.0))
+    plain, only_size, both = (probe.fit_head(x, y, 0.01, t) for t in ((), terms[1:], terms))
+    assert abs(only_size.weights[1]) < 0.5 * abs(plain.weights[1])
+    assert abs(only_size.weights[0]) > 0.8 * abs(plain.weights[0])  # the box term is not in it
+    z = (x - both.mean) / both.scale
+    p = metrics.sigmoid(z @ both.weights + both.bias)
+    weights = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+    gradient = z.T @ (weights * (p - y)) + 0.01 * both.weights
+    for term in terms:
+        gradient += term.matrix(both.scale) @ both.weights
+    assert np.abs(gradient).max() < 1e-8
+
+
+def test_size_steadiness_sees_each_train_image_as_stored_and_shrunk(
+    fake_encoder: Path, tmp_path: Path
+) -> None:
+    """Paired: every image native then small, labels twice, and the change is native - small
+    of the same image; unpaired: one row an image, in its drawn view."""
+    data_dir = colour_dataset(tmp_path / "data", {"train": 4, "val": 1})
+    train = samples_of(data_dir, "train")
+    cache = probe.open_cache(probe.clip_spec())
+    x, y, shrunk = probe.train_split(cache, train, paired=True)
+    native, small = (cache.features(train, v, log=False).first_units() for v in ("native", "small"))
+    np.testing.assert_array_equal(x, np.vstack([native, small]))
+    assert list(y) == [s.label for s in train] * 2
+    assert shrunk is not None and shrunk.weight == 0.0  # fit() gives it SIZE_STEADY
+    np.testing.assert_allclose(shrunk.change, native - small)
+    x1, y1, none = probe.train_split(cache, train)
+    drawn = {"native": native, "small": small}
+    expected = [drawn[probe.train_view(s)][i] for i, s in enumerate(train)]
+    assert none is None and list(y1) == [s.label for s in train]
+    np.testing.assert_array_equal(x1, np.array(expected))
 
 
 def test_a_warm_start_reaches_the_same_optimum() -> None:

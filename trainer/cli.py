@@ -340,12 +340,21 @@ def probe(
             callback=lambda side: parse_input_size(side),
         ),
     ] = 224,
+    size_steady: Annotated[
+        float | None,
+        typer.Option(
+            help="Weight on how far shrinking a train image moves its logit (each image is then "
+            "seen as stored and shrunk); 0: each seen once, as stored or shrunk "
+            "[trainer/probe.py's SIZE_STEADY].",
+            callback=lambda w: w if w is None else parse_weight(w),
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace the files of an existing RUN.")] = False,
 ) -> None:
     """Train the `clip` family: a linear probe on frozen CLIP ViT-B/16 features of each face,
     size-proof (both classes shown shrunk), calibrated on a validation mix. Features are
     cached ($FACESCAN_FEATURES, default runs/features): the first run encodes every image."""
-    from trainer.probe import BLOCKS, JITTER_GRID
+    from trainer.probe import BLOCKS, JITTER_GRID, SIZE_STEADY
     from trainer.probe import train as train_probe
     from trainer.probe_eval import evaluate as evaluate_probe
 
@@ -357,6 +366,7 @@ def probe(
         parse_blocks(blocks) if blocks is not None else BLOCKS,
         parse_weights(jitter) if jitter is not None else JITTER_GRID,
         input_size,
+        SIZE_STEADY if size_steady is None else size_steady,
     )
     result = evaluate_probe(out, data, also or [])
     for name, test in result["test"].items():
@@ -377,6 +387,12 @@ def parse_weights(text: str) -> tuple[float, ...]:
     return parse_list(
         text, float, lambda w: 0 <= w < float("inf"), "weights of 0 or more, e.g. 0,1,10"
     )
+
+
+def parse_weight(weight: float) -> float:
+    if not 0 <= weight < float("inf"):
+        raise typer.BadParameter(f"{weight!r}: a weight of 0 or more")
+    return weight
 
 
 def parse_input_size(side: int) -> int:

@@ -75,6 +75,7 @@ def logo(
     manifest: dict[str, dict[str, str]],
     train_limit: int | None = None,
     jitter_grid: tuple[float, ...] = probe.JITTER_GRID,
+    size_steady: float = probe.SIZE_STEADY,
 ) -> dict[str, Any]:
     """Per AI generator: the probe refitted (and its threshold chosen) without it, then its test
     faces against every test real: ROC-AUC and the recall at that threshold."""
@@ -84,7 +85,7 @@ def logo(
     source = [data.source_of(s, manifest) for s in test]
     rows: dict[str, Any] = {}
     for held in ai if len(ai) > 1 else []:  # one generator: nothing would be left to learn
-        fitted = probe.fit(cache, samples, manifest, (held,), train_limit, jitter_grid)
+        fitted = probe.fit(cache, samples, manifest, (held,), train_limit, jitter_grid, size_steady)
         run = {"head": fitted["head"], "temperature": fitted["calibration"]["temperature"]}
         pick = [s for s, g in zip(test, source, strict=True) if s.label == 0 or g == held]
         y = np.array([s.label for s in pick])
@@ -170,6 +171,7 @@ def evaluate(run_dir: Path, data_dir: Path, also: list[Path]) -> dict[str, Any]:
             manifest,
             record["settings"].get("train_limit"),
             tuple(record["settings"].get("jitter_grid", [0.0])),  # runs before jitter: none
+            record["settings"].get("size_steady", 0.0),  # runs before it: none
         ),
     }
     files.write_text(run_dir / "metrics.json", json.dumps(result, indent=2))
