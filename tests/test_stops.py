@@ -126,6 +126,10 @@ def test_a_held_signal_is_raised_where_the_command_takes_it(
     monkeypatch.setattr(stops, "held", [])
     previous = {n: signal.getsignal(n) for n in stops.SIGNALS}
     try:
+        # As a foreground process starts, whatever started this one (a background job starts
+        # with SIGINT ignored, and hold() rightly leaves an ignored signal alone).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         stops.hold()
         signal.raise_signal(signal.SIGTERM)  # recorded, not raised
         assert stops.held == [signal.SIGTERM] and stops.exit_status(0) == 143
@@ -133,6 +137,23 @@ def test_a_held_signal_is_raised_where_the_command_takes_it(
             pytest.fail("a held signal is raised on entering")
         assert stops.held == [] and stops.exit_status(1) == 1
         assert signal.getsignal(signal.SIGINT) is stops.record  # held again on leaving
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def test_a_signal_ignored_when_facescan_started_stays_ignored() -> None:
+    """A shell starts a background job with SIGINT ignored: Ctrl-C in that terminal must not
+    stop it, so hold() takes SIGTERM only."""
+    from scanner import stops
+
+    previous = {n: signal.getsignal(n) for n in stops.SIGNALS}
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stops.hold()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is stops.record
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

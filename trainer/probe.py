@@ -201,14 +201,14 @@ def load_split(
 
 def train_split(
     cache: FeatureCache, samples: list[data.Sample], paired: bool = False
-) -> tuple[np.ndarray, np.ndarray, Steadiness | None]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The train images' first-unit features and labels: each in its drawn view, or (`paired`)
-    each as stored and shrunk, with how shrinking moved it."""
+    each as stored and shrunk, with how shrinking moved it (stored minus shrunk)."""
     y = np.array([s.label for s in samples])
     if paired:
         native, small = (cache.features(samples, v).first_units() for v in ("native", "small"))
         change = (native - small).astype(np.float64)
-        return np.vstack([native, small]), np.append(y, y), Steadiness(change, 0.0)
+        return np.vstack([native, small]), np.append(y, y), change
     views = [train_view(s) for s in samples]
     parts = {
         view: cache.features([s for s, v in zip(samples, views, strict=True) if v == view], view)
@@ -328,7 +328,7 @@ def fit(
     val_samples = [s for s in kept if s.split == "val"]
     val = load_split(cache, val_samples, manifest, VAL_VIEWS)
     x, y, shrunk = train_split(cache, train, paired=size_steady > 0)
-    fixed = () if shrunk is None else (Steadiness(shrunk.change, size_steady),)
+    fixed = () if shrunk is None else (Steadiness(shrunk, size_steady),)
     change = None
     if any(jitter_grid):  # box jitter: the moved copies are trained on, and their change costs
         moved = BoxJitter.of(cache, train)
