@@ -299,9 +299,7 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     rows = {r.path: r for r in scanner.scan(tests)}
     head, _ = probe.load_head(run)
     cache = probe.open_cache(probe.clip_spec())
-    from trainer import data
-
-    samples = [s for s in data.find_samples(data_dir)[0] if s.split == "test"]
+    samples = samples_of(data_dir, "test")
     tokens = cache.features(samples, "native", log=False).first_units()
     expected = metrics.sigmoid(head.logits(tokens) / record["calibration"]["temperature"])
     got = np.array([rows[s.path].score for s in samples])
@@ -355,7 +353,7 @@ def test_a_160_px_probe_exports_a_160_px_graph_that_scans_like_its_head(
     import onnx
 
     from scanner import Scanner
-    from trainer import data, probe_export
+    from trainer import probe_export
 
     data_dir = colour_dataset(tmp_path / "data", {"train": 8, "val": 4, "test": 2})
     run = tmp_path / "run"
@@ -371,7 +369,7 @@ def test_a_160_px_probe_exports_a_160_px_graph_that_scans_like_its_head(
     weights = (out.parent / probe_export.WEIGHTS_FILE).read_bytes()
     assert len(weights) == sum(len(raw) for _, raw in layout.values())
 
-    samples = [s for s in data.find_samples(data_dir)[0] if s.split == "test"]
+    samples = samples_of(data_dir, "test")
     cache = probe.open_cache(probe.spec_of(record), (3,))
     assert cache.root != probe.open_cache(probe.clip_spec(), (3,)).root
     head, _ = probe.load_head(run)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,42 +119,41 @@ def test_a_signal_before_facescan_ran_is_pythons_and_one_after_is_not(tmp_path: 
         outcome(-signal.SIGINT, later, out)
 
 
+@pytest.fixture
+def foreground_handlers() -> Iterator[None]:
+    """Python's handlers as a foreground process starts with, whatever started this one (a
+    background job starts with SIGINT ignored); the test's own are put back after it."""
+    from scanner import stops
+
+    previous = {n: signal.getsignal(n) for n in stops.SIGNALS}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
 def test_a_held_signal_is_raised_where_the_command_takes_it(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, foreground_handlers: None
 ) -> None:
     from scanner import stops
 
     monkeypatch.setattr(stops, "held", [])
-    previous = {n: signal.getsignal(n) for n in stops.SIGNALS}
-    try:
-        # As a foreground process starts, whatever started this one (a background job starts
-        # with SIGINT ignored, and hold() rightly leaves an ignored signal alone).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        stops.hold()
-        signal.raise_signal(signal.SIGTERM)  # recorded, not raised
-        assert stops.held == [signal.SIGTERM] and stops.exit_status(0) == 143
-        with pytest.raises(Terminated), stops.raised():
-            pytest.fail("a held signal is raised on entering")
-        assert stops.held == [] and stops.exit_status(1) == 1
-        assert signal.getsignal(signal.SIGINT) is stops.record  # held again on leaving
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    stops.hold()
+    signal.raise_signal(signal.SIGTERM)  # recorded, not raised
+    assert stops.held == [signal.SIGTERM] and stops.exit_status(0) == 143
+    with pytest.raises(Terminated), stops.raised():
+        pytest.fail("a held signal is raised on entering")
+    assert stops.held == [] and stops.exit_status(1) == 1
+    assert signal.getsignal(signal.SIGINT) is stops.record  # held again on leaving
 
 
-def test_a_signal_ignored_when_facescan_started_stays_ignored() -> None:
+def test_a_signal_ignored_when_facescan_started_stays_ignored(foreground_handlers: None) -> None:
     """A shell starts a background job with SIGINT ignored: Ctrl-C in that terminal must not
     stop it, so hold() takes SIGTERM only."""
     from scanner import stops
 
-    previous = {n: signal.getsignal(n) for n in stops.SIGNALS}
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        stops.hold()
-        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-        assert signal.getsignal(signal.SIGTERM) is stops.record
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stops.hold()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) is stops.record

@@ -383,14 +383,16 @@ def parse_blocks(text: str) -> tuple[int, ...]:
     return parse_list(text, int, lambda b: 0 <= b < 12, "block numbers 0-11, e.g. 9,11")
 
 
+def is_weight(w: float) -> bool:
+    return 0 <= w < float("inf")  # nan compares false: refused too
+
+
 def parse_weights(text: str) -> tuple[float, ...]:
-    return parse_list(
-        text, float, lambda w: 0 <= w < float("inf"), "weights of 0 or more, e.g. 0,1,10"
-    )
+    return parse_list(text, float, is_weight, "weights of 0 or more, e.g. 0,1,10")
 
 
 def parse_weight(weight: float) -> float:
-    if not 0 <= weight < float("inf"):
+    if not is_weight(weight):
         raise typer.BadParameter(f"{weight!r}: a weight of 0 or more")
     return weight
 
