@@ -60,7 +60,7 @@ encoder:
 	$(PYTHON) -m trainer fetch-encoder
 
 train-clip: encoder
-	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip --input-size 160 --blocks 9,11 \
+	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip --input-size 160 --blocks 8,9,10,11 \
 		$(CLIP_ALSO) $(TRAIN_ARGS)
 	$(PYTHON) -m trainer export runs/clip --out models/facescan-clip.onnx
 	$(PYTHON) -m trainer probe $(CLIP_DATA) --out runs/clip-full --blocks 9,11 --jitter 0 --size-steady 0 \

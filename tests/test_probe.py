@@ -253,7 +253,7 @@ def test_shrunk_view_is_drawn_once_per_file() -> None:
 
 @pytest.mark.slow
 def test_probe_trains_exports_one_graph_and_scans_like_the_head(
-    fake_encoder: Path, tmp_path: Path
+    fake_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import onnx
 
@@ -265,6 +265,11 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     run = tmp_path / "run"
     record = probe.train(data_dir, run, jitter_grid=(0.0, 1.0))  # two weights: 10 heads a fit
     assert record["settings"]["jitter_grid"] == [0.0, 1.0]
+    # the closing line names the chosen head's validation AUC, then the grid's best
+    settings, aucs = record["settings"], record["val_auc"]
+    chosen = aucs[f"{settings['jitter']:g}/{settings['l2']:g}"]
+    said = f"ROC-AUC {chosen:.4f} (the grid's best {max(aucs.values()):.4f})"
+    assert said in capsys.readouterr().out
     counts = record["data"]["counts"]
     drawn_native = sum(probe.train_view(s) == "native" for s in samples_of(data_dir, "train"))
     assert counts["train_rows"] == 2 * counts["train"] + drawn_native  # both views, moved boxes
