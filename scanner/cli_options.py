@@ -21,9 +21,9 @@ Model = Annotated[
     Path | None,
     typer.Option(
         metavar="NAME|FILE",
-        help="A shipped model by name: clip (the default) | clip-full (slower, best) | accurate "
-        "(~8x faster, blind to unseen generators) | fast (whole images); models/README.md. Or "
-        "an ONNX file exported by facescan-train.",
+        help="A shipped model by name: clip (the default) | clip-full (slower; ranks unseen "
+        "generators best) | accurate (~8x faster, blind to unseen generators) | fast (whole "
+        "images); models/README.md. Or an ONNX file exported by facescan-train.",
     ),
 ]
 Precision = Annotated[
