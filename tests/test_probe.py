@@ -267,7 +267,7 @@ def test_probe_trains_exports_one_graph_and_scans_like_the_head(
     assert record["settings"]["jitter_grid"] == [0.0, 1.0]
     # the closing line names the chosen head's validation AUC, then the grid's best
     settings, aucs = record["settings"], record["val_auc"]
-    chosen = aucs[f"{settings['jitter']:g}/{settings['l2']:g}"]
+    chosen = aucs[probe.grid_key(settings["jitter"], settings["l2"])]
     said = f"ROC-AUC {chosen:.4f} (the grid's best {max(aucs.values()):.4f})"
     assert said in capsys.readouterr().out
     counts = record["data"]["counts"]

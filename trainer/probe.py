@@ -243,7 +243,12 @@ class Fitted:
     head: LinearHead
     l2: float
     jitter: float
-    val_auc: dict[str, float]  # by "jitter/l2"
+    val_auc: dict[str, float]  # by grid_key(jitter, l2)
+
+
+def grid_key(jitter: float, l2: float) -> str:
+    """How a (box-jitter weight, L2) pair of the grid is named in `val_auc` and config.json."""
+    return f"{jitter:g}/{l2:g}"
 
 
 def choose_head(
@@ -267,7 +272,7 @@ def choose_head(
         box = () if change is None else (Steadiness(change, jitter),)
         for l2 in sorted(L2_GRID, reverse=True):
             heads[l2] = start = fit_head(x, y, l2, (*box, *fixed), start)
-            scores[l2] = aucs[f"{jitter:g}/{l2:g}"] = metrics.roc_auc(val.y, val.logits(start))
+            scores[l2] = aucs[grid_key(jitter, l2)] = metrics.roc_auc(val.y, val.logits(start))
         l2 = pick_l2(scores)
         by_jitter[jitter] = heads[l2], l2, scores[l2]
     jitter = pick_l2({j: auc for j, (_, _, auc) in by_jitter.items()})
@@ -428,7 +433,7 @@ def train(
     }
     files.write_text(out / "config.json", json.dumps(record, indent=2))
     best_auc = max(fitted["val_auc"].values())
-    chosen_auc = fitted["val_auc"][f"{fitted['jitter']:g}/{fitted['l2']:g}"]
+    chosen_auc = fitted["val_auc"][grid_key(fitted["jitter"], fitted["l2"])]
     print(
         f"probe written to {out}: L2 {fitted['l2']:g}, jitter weight {fitted['jitter']:g}, "
         f"val-mix ROC-AUC {chosen_auc:.4f} (the grid's best {best_auc:.4f}), "
